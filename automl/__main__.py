@@ -1,0 +1,5 @@
+"""``python -m automl``."""
+
+from automl.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""The backend contract: plain data in, plain data out."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from automl.space import ModelSpec
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train: epochs, early stopping and the seed. The same for every fold of a search."""
+
+    max_epochs: int
+    monitor: str = "val_loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    restore_best_weights: bool = True
+    seed: int = 0
+    verbose: int = 0
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """One fold's preprocessed arrays: float32 features and integer class codes."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    n_classes: int
+
+
+@dataclass
+class FoldResult:
+    """What training one fold produced.
+
+    ``history`` has one value per epoch run for each Keras metric (``loss``, ``val_loss``, ...);
+    ``best_epoch`` (1-based) is the epoch whose weights were kept, and ``valid_proba`` holds the
+    class probabilities those weights give on the validation rows.
+    """
+
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    valid_proba: np.ndarray
+    n_params: int
+    model: Any = field(default=None, repr=False)
+
+
+class Backend(abc.ABC):
+    """Trains networks described by a :class:`ModelSpec`.
+
+    Options from the recipe's ``backend.options`` arrive as keyword arguments to ``__init__``.
+    """
+
+    @abc.abstractmethod
+    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+        """Train on ``data.x_train`` with early stopping on ``data.x_valid``; return the result.
+
+        Raises:
+            automl.errors.TrialFailed: when training cannot produce a model (e.g. NaN loss).
+        """
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        spec: ModelSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        settings: TrainSettings,
+        epochs: int,
+    ) -> Any:
+        """Train the final model on all rows for exactly ``epochs`` epochs; return a keras.Model."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release what the backend holds (sessions, servers). Called once after the search."""

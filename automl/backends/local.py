@@ -1,0 +1,128 @@
+"""The built-in backend: ``model.fit`` in this process."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from automl.backends._base import Backend, FoldData, FoldResult, TrainSettings
+from automl.errors import TrialFailed
+from automl.hookspecs import hookimpl
+from automl.network import build_model
+from automl.space import ModelSpec
+
+# Validation and prediction batches: large, as they only cost memory, not accuracy.
+_INFERENCE_BATCH = 4096
+
+
+class LocalBackend(Backend):
+    """Train each fold with Keras ``model.fit`` in the current process.
+
+    Args:
+        jit_compile: compile the training step with XLA. Off by default: for the small networks
+            of tabular data, compiling each trial's model costs more than it saves.
+    """
+
+    def __init__(self, jit_compile: bool = False) -> None:
+        self.jit_compile = jit_compile
+
+    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+        """Train with EarlyStopping and TerminateOnNaN; score the kept weights on validation."""
+        import keras
+
+        started = time.perf_counter()
+        model = self._build(spec, data.x_train.shape[1], data.n_classes, settings.seed)
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=settings.monitor,
+            patience=settings.patience,
+            min_delta=settings.min_delta,
+            restore_best_weights=settings.restore_best_weights,
+            mode="min" if settings.monitor.endswith("loss") else "max",
+        )
+        fitted = model.fit(
+            data.x_train,
+            data.y_train,
+            validation_data=(data.x_valid, data.y_valid),
+            batch_size=spec.batch_size,
+            validation_batch_size=_INFERENCE_BATCH,
+            epochs=settings.max_epochs,
+            shuffle=True,
+            callbacks=[stopper, keras.callbacks.TerminateOnNaN()],
+            verbose=settings.verbose,
+        )
+        history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+        _raise_on_nan(history)
+        epochs_run = len(history["loss"])
+        best_epoch = stopper.best_epoch + 1 if settings.restore_best_weights else epochs_run
+        proba = predict_proba(model, data.x_valid)
+        if not np.isfinite(proba).all():
+            raise TrialFailed("the model predicts NaN probabilities")
+        return FoldResult(
+            history=history,
+            best_epoch=best_epoch,
+            epochs_run=epochs_run,
+            seconds=time.perf_counter() - started,
+            valid_proba=proba,
+            n_params=model.count_params(),
+            model=model,
+        )
+
+    def fit(
+        self,
+        spec: ModelSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        settings: TrainSettings,
+        epochs: int,
+    ) -> Any:
+        """Train on all rows for ``epochs`` epochs, without validation."""
+        import keras
+
+        model = self._build(spec, x.shape[1], n_classes, settings.seed)
+        fitted = model.fit(
+            x,
+            y,
+            batch_size=spec.batch_size,
+            epochs=epochs,
+            shuffle=True,
+            callbacks=[keras.callbacks.TerminateOnNaN()],
+            verbose=settings.verbose,
+        )
+        _raise_on_nan({"loss": fitted.history["loss"]})
+        return model
+
+    def _build(self, spec: ModelSpec, n_features: int, n_classes: int, seed: int) -> Any:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        model = build_model(spec, n_features, n_classes)
+        model.jit_compile = self.jit_compile
+        return model
+
+
+def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
+    """Class probabilities by eager calls in large batches (no prediction function to trace)."""
+    import keras
+
+    chunks = [
+        keras.ops.convert_to_numpy(model(x[start : start + _INFERENCE_BATCH], training=False))
+        for start in range(0, len(x), _INFERENCE_BATCH)
+    ]
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def _raise_on_nan(history: dict[str, list[float]]) -> None:
+    losses = history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        epoch = next(i for i, v in enumerate(losses) if not math.isfinite(v)) + 1
+        raise TrialFailed(f"training loss became NaN at epoch {epoch}")
+
+
+@hookimpl
+def register_backends(register: Any) -> None:
+    """Register the local backend, the same way a third-party plugin would."""
+    register("local", LocalBackend, description="Keras model.fit in this process")

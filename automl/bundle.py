@@ -1,0 +1,134 @@
+"""The saved best model: Keras model(s), fitted preprocessor(s), classes, schema, spec, metrics.
+
+A bundle is a folder::
+
+    bundle.json              classes, feature schema, id column, members, spec, metrics, versions
+    model.keras              one member per model (refit: one; fold ensemble: one per fold)
+    preprocessor.joblib      the member's fitted scikit-learn preprocessor
+
+Models load with Keras safe mode; predicting needs neither Spark nor the recipe.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from automl._files import replace_folder
+from automl.backends.local import predict_proba
+from automl.data import FeatureSchema, read_features
+from automl.errors import UserError
+
+BUNDLE_FILE = "bundle.json"
+
+
+@dataclass
+class Member:
+    """One model of the bundle with the preprocessor fitted on its training rows."""
+
+    model: Any
+    preprocessor: Any
+    weight: float = 1.0
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to predict: :meth:`load` it, then :meth:`predict_proba`/:meth:`predict`."""
+
+    members: list[Member]
+    classes: tuple
+    schema: FeatureSchema
+    id_column: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, one row per input row, columns in :attr:`classes` order."""
+        total = sum(m.weight for m in self.members)
+        proba = (
+            sum(
+                m.weight * predict_proba(m.model, m.preprocessor.transform(features))
+                for m in self.members
+            )
+            / total
+        )
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """The most probable class label of each row."""
+        return np.asarray(self.classes, dtype=object)[self.predict_proba(features).argmax(axis=1)]
+
+    def predict_file(self, path: Path) -> pd.DataFrame:
+        """Read a CSV/Parquet file and return the id column (if any) and one column per class."""
+        features, ids = read_features(path, self.schema, self.id_column)
+        frame = pd.DataFrame(self.predict_proba(features), columns=[str(c) for c in self.classes])
+        if ids is not None:
+            frame.insert(0, self.id_column, ids.to_numpy())
+        return frame
+
+    def save(self, path: Path) -> None:
+        """Write the bundle folder atomically (a killed write leaves the previous bundle intact)."""
+        replace_folder(Path(path), self._write)
+
+    def _write(self, folder: Path) -> None:
+        entries = []
+        for index, member in enumerate(self.members):
+            stem = "model" if len(self.members) == 1 else f"model_{index + 1}"
+            prep = "preprocessor" if len(self.members) == 1 else f"preprocessor_{index + 1}"
+            member.model.save(folder / f"{stem}.keras")
+            joblib.dump(member.preprocessor, folder / f"{prep}.joblib")
+            entries.append(
+                {
+                    "model": f"{stem}.keras",
+                    "preprocessor": f"{prep}.joblib",
+                    "weight": member.weight,
+                }
+            )
+        manifest = {
+            "format": 1,
+            "classes": list(self.classes),
+            "schema": self.schema.to_dict(),
+            "id_column": self.id_column,
+            "members": entries,
+            **self.info,
+        }
+        (folder / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelBundle:
+        """Load a bundle folder written by :meth:`save` (Keras safe mode on)."""
+        import keras
+
+        folder = Path(path)
+        manifest_path = folder / BUNDLE_FILE
+        if not manifest_path.is_file():
+            raise UserError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            members = [
+                Member(
+                    keras.models.load_model(folder / e["model"], safe_mode=True, compile=False),
+                    joblib.load(folder / e["preprocessor"]),
+                    float(e["weight"]),
+                )
+                for e in manifest["members"]
+            ]
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserError(f"{folder}: damaged model bundle: {exc}") from None
+        info = {
+            k: v
+            for k, v in manifest.items()
+            if k not in {"format", "classes", "schema", "id_column", "members"}
+        }
+        return cls(
+            members,
+            tuple(manifest["classes"]),
+            FeatureSchema.from_dict(manifest["schema"]),
+            manifest.get("id_column"),
+            info,
+        )

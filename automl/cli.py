@@ -1,0 +1,247 @@
+"""The ``automl`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from automl.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+class _UserFailure(click.ClickException):
+    exit_code = EXIT_USER_ERROR
+
+
+class _Group(click.Group):
+    """Turns a :class:`UserError` from any command into one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserFailure(str(exc)) from None
+
+
+def _quiet_libraries(verbose: bool, *, tensorflow: bool = True) -> None:
+    """Silence TensorFlow's start-up log and library chatter unless ``--verbose``."""
+    if verbose:
+        return
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", module="keras")
+    warnings.filterwarnings("ignore", module="tensorflow")
+    if not tensorflow:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: mute file descriptor 2 while
+    # it loads. Python errors still propagate as exceptions.
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else 160, highlight=False)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="automl")
+def cli() -> None:
+    """Search Keras networks for tabular classification with Optuna."""
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--trials", type=click.IntRange(min=1), help="Trials to run in this call.")
+@click.option("--timeout", help="Time budget, e.g. 90s, 30m, 2h.")
+@click.option("--backend", "backend_name", help="Backend name (see `automl backends`).")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder (default runs/<recipe name>).",
+)
+@click.option("--seed", type=int, help="Seed for splits, sampler and training.")
+@click.option("--fresh", is_flag=True, help="Delete the run's study and start over.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Leaderboard rows to print.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log and Keras progress.")
+def search(
+    recipe: Path,
+    trials: int | None,
+    timeout: str | None,
+    backend_name: str | None,
+    output: Path | None,
+    seed: int | None,
+    fresh: bool,
+    top: int,
+    verbose: bool,
+) -> None:
+    """Run the search a RECIPE describes; running it again continues the same study."""
+    _quiet_libraries(verbose)
+    from automl.run import search as run_search
+    from automl.views import render_board, trial_line
+
+    console = _console()
+    result = run_search(
+        recipe,
+        trials=trials,
+        timeout=timeout,
+        backend=backend_name,
+        output=output,
+        seed=seed,
+        fresh=fresh,
+        on_trial_end=lambda end: console.print(trial_line(end)),
+    )
+    if result.interrupted:
+        console.print("Interrupted: the leaderboard and best model hold the trials that ended.")
+    console.print(render_board(result.leaderboard, top=top))
+    if result.holdout:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in result.holdout.items())
+        console.print(f"Best model on the holdout rows: {scores}")
+    if result.best is not None:
+        console.print(f"Best model: {result.run_dir / 'best'}")
+    console.print(f"Run folder: {result.run_dir}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV to write (default: standard output).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log.")
+def predict(bundle: Path, data: Path, output: Path | None, verbose: bool) -> None:
+    """Write class probabilities for each row of DATA with the model BUNDLE."""
+    _quiet_libraries(verbose)
+    from automl._files import write_text
+    from automl.bundle import ModelBundle
+
+    frame = ModelBundle.load(bundle).predict_file(data)
+    if output is None:
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        write_text(output, frame.to_csv(index=False))
+        click.echo(f"Wrote {len(frame)} rows to {output}", err=True)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+def validate(recipe: Path) -> None:
+    """Check a RECIPE and its data without training anything."""
+    from automl.data import load_dataset
+    from automl.plugins import registry
+    from automl.recipe import load_recipe
+
+    loaded = load_recipe(recipe)
+    registry().backend(loaded.backend.name).create(loaded.backend.options)
+    dataset = load_dataset(loaded.data)
+    search_rows, holdout = dataset.split_holdout(loaded.data.holdout, loaded.search.seed)
+    list(search_rows.folds(loaded.search.folds, loaded.search.seed))
+    schema = dataset.schema
+    click.echo(
+        f"{recipe}: valid. {len(dataset)} rows ({len(search_rows)} for the search, "
+        f"{0 if holdout is None else len(holdout)} held out), {len(schema.columns)} features "
+        f"({len(schema.numeric)} numeric, {len(schema.categorical)} categorical), "
+        f"{len(dataset.classes)} classes; {loaded.search.folds} folds, "
+        f"metric {loaded.search.metric}, backend {loaded.backend.name}."
+    )
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="recipe.yaml")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented example recipe to PATH (default recipe.yaml)."""
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; use --force to overwrite it")
+    from automl._files import write_text
+
+    write_text(path, resources.files("automl").joinpath("templates/recipe.yaml").read_text())
+    click.echo(f"Wrote {path}: edit data.train and data.target, then `automl search {path}`.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def backends(as_json: bool) -> None:
+    """List the installed backends."""
+    from automl.plugins import registry
+
+    found = registry()
+    rows = [
+        {
+            "name": b.name,
+            "package": b.package,
+            "version": b.version,
+            "description": b.description,
+            "options": b.options,
+        }
+        for b in sorted(found.backends.values(), key=lambda b: b.name)
+    ]
+    failures = [f.__dict__ for f in found.failures]
+    if as_json:
+        click.echo(
+            json.dumps({"backends": rows, "failed_plugins": failures}, indent=2, default=str)
+        )
+        return
+    from automl.views import render_backends
+
+    _console().print(render_backends(rows))
+    for failure in failures:
+        click.echo(
+            f"plugin '{failure['entry_point']}' ({failure['package']}) failed to load: "
+            f"{failure['error']}",
+            err=True,
+        )
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print every row as JSON.")
+def leaderboard(run_dir: Path, top: int, as_json: bool) -> None:
+    """Show the leaderboard of the run in RUN_DIR, read from its study."""
+    _quiet_libraries(False, tensorflow=False)
+    from automl.leaderboard import build_leaderboard
+    from automl.study import load_run_study
+    from automl.views import render_board
+
+    board = build_leaderboard(load_run_study(run_dir))
+    if as_json:
+        click.echo(board.to_json(orient="records", indent=2))
+    else:
+        _console().print(render_board(board, top=top))
+
+
+def main() -> None:
+    """Entry point of the ``automl`` command."""
+    cli(prog_name="automl")

@@ -1,0 +1,229 @@
+"""Reading tables, splitting off target and id, encoding classes, holdout and folds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from automl._text import natural_key
+from automl.errors import UserError
+from automl.recipe import DataConfig
+
+# A text column whose values are mostly numbers is a numeric column with stray text, not a category.
+_NUMERIC_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """The feature columns in file order, each numeric or categorical."""
+
+    columns: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        """The numeric feature columns in file order."""
+        return tuple(c for c in self.columns if c not in self.categorical)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        """Plain-data form, for the bundle and run.json."""
+        return {"columns": list(self.columns), "categorical": list(self.categorical)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[str]]) -> FeatureSchema:
+        """Inverse of :meth:`to_dict`."""
+        return cls(tuple(data["columns"]), tuple(data["categorical"]))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features, integer-coded target and the class labels they stand for."""
+
+    features: pd.DataFrame
+    target: np.ndarray
+    classes: tuple
+    schema: FeatureSchema
+    ids: pd.Series | None = None
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def rows(self, index: np.ndarray) -> Dataset:
+        """The dataset restricted to the given row positions."""
+        ids = self.ids.iloc[index] if self.ids is not None else None
+        return Dataset(
+            self.features.iloc[index], self.target[index], self.classes, self.schema, ids
+        )
+
+    def split_holdout(self, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+        """Split off a stratified holdout that the search never sees."""
+        if fraction == 0:
+            return self, None
+        counts = np.bincount(self.target, minlength=len(self.classes))
+        rare = int(np.argmin(counts))
+        if counts[rare] < 2:
+            raise UserError(
+                f"class '{self.classes[rare]}' has {counts[rare]} row; a holdout split needs at "
+                "least 2 rows of every class (or set data.holdout: 0)"
+            )
+        search_rows, holdout_rows = train_test_split(
+            np.arange(len(self)), test_size=fraction, stratify=self.target, random_state=seed
+        )
+        return self.rows(np.sort(search_rows)), self.rows(np.sort(holdout_rows))
+
+    def folds(self, k: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Stratified k-fold (train rows, validation rows) pairs; the same for every trial."""
+        counts = np.bincount(self.target, minlength=len(self.classes))
+        rare = int(np.argmin(counts))
+        if counts[rare] < k:
+            raise UserError(
+                f"class '{self.classes[rare]}' has {counts[rare]} rows for the search, fewer than "
+                f"search.folds ({k}); lower the folds or add rows"
+            )
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        yield from splitter.split(np.zeros(len(self)), self.target)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or Parquet file, with one-line errors for bad files."""
+    if not path.exists():
+        raise UserError(f"{path}: data file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a CSV or Parquet file")
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: the file is empty") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: cannot read as a table: {first_line}") from None
+    if table.empty:
+        raise UserError(f"{path}: the file has a header but no rows")
+    duplicated = table.columns[table.columns.duplicated()]
+    if len(duplicated):
+        raise UserError(f"{path}: column '{duplicated[0]}' appears more than once")
+    return table
+
+
+def load_dataset(config: DataConfig) -> Dataset:
+    """Read the training file named by the recipe into a :class:`Dataset`."""
+    path = config.train
+    table = read_table(path)
+    for field, column in (("data.target", config.target), ("data.id", config.id)):
+        if column is not None and column not in table.columns:
+            raise UserError(
+                f"{path}: {field} column '{column}' not found; columns are "
+                f"{_list_columns(table.columns)}"
+            )
+    for column in [*config.drop, *(config.categorical if config.categorical != "auto" else [])]:
+        if column not in table.columns:
+            raise UserError(f"{path}: column '{column}' named in the recipe is not in the file")
+    raw_target = table[config.target]
+    missing = raw_target.isna().to_numpy()
+    if missing.any():
+        raise UserError(f"{path}: target '{config.target}' is empty at line {_line(missing)}")
+    classes = tuple(sorted(pd.unique(raw_target), key=natural_key))
+    if len(classes) < 2:
+        raise UserError(
+            f"{path}: target '{config.target}' has only one class ({classes[0]!r}); "
+            "classification needs at least two"
+        )
+    codes = {label: code for code, label in enumerate(classes)}
+    target = raw_target.map(codes).to_numpy(dtype=np.int64)
+    dropped = {config.target, *config.drop} | ({config.id} if config.id else set())
+    feature_columns = [c for c in table.columns if c not in dropped]
+    if not feature_columns:
+        raise UserError(f"{path}: no feature columns left after target, id and drop")
+    declared = None if config.categorical == "auto" else set(config.categorical)
+    features, schema = prepare_features(table[feature_columns], path, declared)
+    ids = table[config.id].reset_index(drop=True) if config.id else None
+    return Dataset(features, target, tuple(_plain(c) for c in classes), schema, ids)
+
+
+def prepare_features(
+    table: pd.DataFrame, path: Path, categorical: set[str] | None
+) -> tuple[pd.DataFrame, FeatureSchema]:
+    """Coerce numeric columns to float, categorical ones to text, and infer the schema.
+
+    ``categorical=None`` infers: a text column is categorical unless most of its values are numbers,
+    in which case the stray text is an error that names the column, line and value.
+    """
+    columns: dict[str, pd.Series] = {}
+    found_categorical = []
+    for name in table.columns:
+        column = table[name].reset_index(drop=True)
+        if _is_categorical(column, categorical, name):
+            found_categorical.append(str(name))
+            columns[str(name)] = column.astype("string").astype(object).where(column.notna(), None)
+        else:
+            columns[str(name)] = _to_numeric(column, path, str(name))
+    schema = FeatureSchema(tuple(columns), tuple(found_categorical))
+    return pd.DataFrame(columns), schema
+
+
+def _is_categorical(column: pd.Series, declared: set[str] | None, name: str) -> bool:
+    if declared is not None:
+        return name in declared
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return False
+    present = column.dropna()
+    numeric_share = pd.to_numeric(present, errors="coerce").notna().mean() if len(present) else 1
+    return numeric_share <= _NUMERIC_SHARE
+
+
+def _to_numeric(column: pd.Series, path: Path, name: str) -> pd.Series:
+    numbers = pd.to_numeric(column, errors="coerce").astype("float64")
+    text = (numbers.isna() & column.notna()).to_numpy()
+    if text.any():
+        where = _line(text)
+        value = column[text].iloc[0]
+        raise UserError(
+            f"{path}: column '{name}' line {where}: '{value}' is not a number "
+            "(list the column under data.categorical if it holds categories)"
+        )
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():
+        raise UserError(f"{path}: column '{name}' line {_line(infinite)}: infinite value")
+    return numbers
+
+
+def read_features(
+    path: Path, schema: FeatureSchema, id_column: str | None
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Read rows to predict: the schema's columns (others ignored) and the id column if present."""
+    table = read_table(path)
+    missing = [c for c in schema.columns if c not in table.columns]
+    if missing:
+        raise UserError(
+            f"{path}: feature column '{missing[0]}' is missing"
+            + (f" ({len(missing)} missing in all)" if len(missing) > 1 else "")
+        )
+    features, _ = prepare_features(table[list(schema.columns)], path, set(schema.categorical))
+    ids = table[id_column].reset_index(drop=True) if id_column in table.columns else None
+    return features, ids
+
+
+def _line(mask: np.ndarray) -> int:
+    """File line of the first flagged row (the header is line 1)."""
+    return int(np.argmax(mask)) + 2
+
+
+def _list_columns(columns: pd.Index, limit: int = 8) -> str:
+    names = [str(c) for c in columns]
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _plain(value: object) -> object:
+    """NumPy scalars as plain Python values, so class labels serialise to JSON."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,14 @@
+"""Exceptions that separate a user's mistake from a failed trial."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input: shown as one line, exit status 2, no traceback.
+
+    The message names what is wrong, where (field, file, column or line) and what is allowed.
+    """
+
+
+class TrialFailed(Exception):
+    """A trial could not be scored (NaN loss, a backend error); the search records it, goes on."""

@@ -1,0 +1,86 @@
+"""Scoring one ModelSpec by stratified k-fold: preprocess each fold, train, score, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from automl.backends import Backend, FoldData, FoldResult, TrainSettings
+from automl.data import Dataset
+from automl.metrics import score_all
+from automl.preprocess import fit_transform
+from automl.space import ModelSpec
+
+Folds = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class FoldRecord:
+    """One fold's backend result, its scores and the preprocessor fitted on its training rows."""
+
+    result: FoldResult
+    scores: dict[str, float]
+    preprocessor: Any = field(repr=False)
+
+
+@dataclass
+class Evaluation:
+    """The folds scored so far for one spec, under the recipe's metric."""
+
+    metric: str
+    folds: list[FoldRecord] = field(default_factory=list)
+
+    def values(self, name: str | None = None) -> list[float]:
+        """Per-fold values of ``name`` (default: the recipe's metric)."""
+        return [record.scores[name or self.metric] for record in self.folds]
+
+    @property
+    def mean(self) -> float:
+        """Mean of the metric over the folds scored so far."""
+        return float(np.mean(self.values()))
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-data attributes for the trial (per-fold values, std, epochs, seconds, size)."""
+        results = [record.result for record in self.folds]
+        return {
+            "fold_values": self.values(),
+            "std": float(np.std(self.values())),
+            "log_loss": float(np.mean(self.values("log_loss"))),
+            "accuracy": float(np.mean(self.values("accuracy"))),
+            "epochs": [r.epochs_run for r in results],
+            "best_epochs": [r.best_epoch for r in results],
+            "seconds": float(sum(r.seconds for r in results)),
+            "n_params": results[0].n_params,
+        }
+
+
+def evaluate_spec(
+    spec: ModelSpec,
+    dataset: Dataset,
+    folds: Folds,
+    backend: Backend,
+    settings: TrainSettings,
+    metric: str,
+    after_fold: Callable[[int, Evaluation], None] = lambda step, evaluation: None,
+) -> Evaluation:
+    """Train and score ``spec`` on every fold; ``after_fold`` may stop it by raising (pruning).
+
+    The preprocessor is fitted on each fold's training rows only, never on its validation rows.
+    """
+    evaluation = Evaluation(metric)
+    n_classes = len(dataset.classes)
+    for step, (train_rows, valid_rows) in enumerate(folds):
+        train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
+        preprocessor, (x_train, x_valid) = fit_transform(
+            dataset.schema, train.features, valid.features
+        )
+        data = FoldData(x_train, train.target, x_valid, valid.target, n_classes)
+        fold_settings = replace(settings, seed=settings.seed + step)
+        result = backend.evaluate(spec, data, fold_settings)
+        scores = score_all(metric, valid.target, result.valid_proba)
+        evaluation.folds.append(FoldRecord(result, scores, preprocessor))
+        after_fold(step, evaluation)
+    return evaluation

@@ -1,0 +1,116 @@
+"""The leaderboard: ranked trials read from the study (never kept in parallel)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from automl._files import write_text
+
+INTERRUPTED = "interrupted: the run stopped during this trial"
+_STATES = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+
+
+def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: complete trials best first, then pruned, failed and running ones.
+
+    Columns: rank, trial, state, the metric's mean (named after it), std, fold_1..fold_k,
+    log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, reason.
+    """
+    metric = study.user_attrs.get("metric", "value")
+    rows = [
+        _row(trial, metric)
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state != TrialState.WAITING
+    ]
+    columns = ["rank", "trial", "state", metric, "std"]
+    board = pd.DataFrame(rows)
+    if board.empty:
+        return pd.DataFrame(columns=[*columns, "architecture", "reason"])
+    ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
+    order = {"complete": 0, "pruned": 1, "failed": 2, "running": 3}
+    board["_order"] = board["state"].map(order)
+    board["_key"] = board[metric] if ascending else -board[metric]
+    board = board.sort_values(["_order", "_key", "trial"], na_position="last", kind="stable")
+    board = board.drop(columns=["_order", "_key"]).reset_index(drop=True)
+    complete = board["state"] == "complete"
+    board.insert(
+        0, "rank", pd.array([i + 1 if c else None for i, c in enumerate(complete)], dtype="Int64")
+    )
+    folds = sorted((c for c in board.columns if c.startswith("fold_")), key=lambda c: int(c[5:]))
+    rest = [c for c in board.columns if c not in {*columns, *folds}]
+    return board[[*columns, *folds, *rest]]
+
+
+def _row(trial: FrozenTrial, metric: str) -> dict:
+    attrs = trial.user_attrs
+    state = _STATES.get(trial.state, trial.state.name.lower())
+    fold_values = attrs.get("fold_values", [])
+    value = (
+        trial.value
+        if trial.state == TrialState.COMPLETE
+        else (sum(fold_values) / len(fold_values) if fold_values else math.nan)
+    )
+    row = {
+        "trial": trial.number,
+        "state": state,
+        metric: value,
+        "std": attrs.get("std", math.nan),
+        **{f"fold_{i + 1}": v for i, v in enumerate(fold_values)},
+        "log_loss": attrs.get("log_loss", math.nan),
+        "accuracy": attrs.get("accuracy", math.nan),
+        "epochs": _mean(attrs.get("epochs", [])),
+        "seconds": attrs.get("seconds", math.nan),
+        "params": attrs.get("n_params"),
+        "architecture": attrs.get("architecture", ""),
+        "reason": _reason(trial, state),
+    }
+    return row
+
+
+def _reason(trial: FrozenTrial, state: str) -> str:
+    if state == "failed":
+        return trial.user_attrs.get("fail_reason", INTERRUPTED)
+    if state == "pruned":
+        return f"pruned after fold {len(trial.user_attrs.get('fold_values', []))}"
+    return ""
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def to_markdown(board: pd.DataFrame) -> str:
+    """The leaderboard as a GitHub-flavoured Markdown table."""
+    header = "| " + " | ".join(board.columns) + " |"
+    rule = "|" + "|".join("---" for _ in board.columns) + "|"
+    body = [
+        "| " + " | ".join(format_cell(v) for v in row) + " |"
+        for row in board.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def format_cell(value: object) -> str:
+    """A short human form of one leaderboard cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) >= 1 else f"{value:.4f}"
+    return str(value).replace("|", "\\|")
+
+
+def write_leaderboard(board: pd.DataFrame, run_dir: Path) -> None:
+    """Write ``leaderboard.csv`` and ``leaderboard.md`` atomically."""
+    write_text(run_dir / "leaderboard.csv", board.to_csv(index=False))
+    write_text(run_dir / "leaderboard.md", to_markdown(board))

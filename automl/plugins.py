@@ -1,0 +1,158 @@
+"""The plugin manager: built-in plugins, entry points of the group ``automl``, and the backends.
+
+``AUTOML_LOAD_PLUGINS`` limits which entry points load: unset loads all, an empty value loads
+none, and ``a,b`` loads only the entry points (or distributions) named ``a`` and ``b``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from automl import hookspecs
+from automl._text import did_you_mean
+from automl.backends import Backend
+from automl.errors import UserError
+
+LOAD_PLUGINS_ENV = "AUTOML_LOAD_PLUGINS"
+_BUILTIN_PLUGINS = ("automl.backends.local",)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """A registered backend: its name, where it comes from and how to make one."""
+
+    name: str
+    factory: Callable[..., Backend]
+    package: str
+    version: str
+    description: str = ""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The factory's keyword options and their defaults."""
+        parameters = inspect.signature(self.factory).parameters.values()
+        return {
+            p.name: (None if p.default is inspect.Parameter.empty else p.default)
+            for p in parameters
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        }
+
+    def create(self, options: dict[str, Any]) -> Backend:
+        """Make a backend with the recipe's options; an unknown option is a user error."""
+        known = self.options
+        for key in options:
+            if key not in known:
+                allowed = ", ".join(known) or "none"
+                raise UserError(
+                    f"backend.options.{key}: unknown option for backend '{self.name}'"
+                    f"{did_you_mean(key, known)}; allowed: {allowed}"
+                )
+        return self.factory(**options)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """An entry point that could not be loaded, and why."""
+
+    entry_point: str
+    package: str
+    error: str
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins registered."""
+
+    backends: dict[str, BackendInfo] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def backend(self, name: str) -> BackendInfo:
+        """The backend called ``name``, or a user error listing the installed ones."""
+        if name in self.backends:
+            return self.backends[name]
+        installed = ", ".join(sorted(self.backends))
+        raise UserError(
+            f"backend.name: no backend '{name}'{did_you_mean(name, self.backends)}; "
+            f"installed: {installed}"
+        )
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """A fresh plugin manager with the hook specifications added and nothing registered."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+@cache
+def registry() -> Registry:
+    """Load the built-in and installed plugins once per process and collect their backends."""
+    return build_registry(plugin_manager(), entry_points=True)
+
+
+def build_registry(manager: pluggy.PluginManager, *, entry_points: bool) -> Registry:
+    """Register the built-in plugins (and entry points) in ``manager`` and collect backends."""
+    result = Registry()
+    packages: dict[str, tuple[str, str]] = {}
+    for module_name in _BUILTIN_PLUGINS:
+        if manager.get_plugin(module_name) is None:
+            manager.register(__import__(module_name, fromlist=["_"]), name=module_name)
+        packages[module_name] = ("automl", _own_version())
+    if entry_points:
+        _load_entry_points(manager, packages, result)
+    for impl in manager.hook.register_backends.get_hookimpls():
+        package, version = packages.get(impl.plugin_name, (impl.plugin_name, ""))
+
+        def register(
+            name: str,
+            factory: Callable[..., Backend],
+            *,
+            description: str = "",
+            _package: str = package,
+            _version: str = version,
+        ) -> None:
+            if name in result.backends:
+                raise UserError(
+                    f"backend '{name}' is registered twice "
+                    f"({result.backends[name].package} and {_package})"
+                )
+            result.backends[name] = BackendInfo(name, factory, _package, _version, description)
+
+        impl.function(register=register)
+    return result
+
+
+def _load_entry_points(
+    manager: pluggy.PluginManager, packages: dict[str, tuple[str, str]], result: Registry
+) -> None:
+    wanted = os.environ.get(LOAD_PLUGINS_ENV)
+    allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+    for entry in metadata.entry_points(group=hookspecs.PROJECT):
+        package = entry.dist.name if entry.dist else entry.value
+        version = entry.dist.version if entry.dist else ""
+        if allowed is not None and not {entry.name, package} & allowed:
+            continue
+        try:
+            plugin = entry.load()
+            manager.register(plugin, name=entry.name)
+            manager.check_pending()
+        except Exception as exc:  # a broken plugin must not break the product
+            if manager.get_plugin(entry.name) is not None:
+                manager.unregister(name=entry.name)
+            result.failures.append(PluginFailure(entry.name, package, f"{exc}".strip()))
+            continue
+        packages[entry.name] = (package, version)
+
+
+def _own_version() -> str:
+    from automl import __version__
+
+    return __version__

@@ -1,0 +1,293 @@
+"""A whole run: recipe → dataset → study → trials → leaderboard, best bundle and run.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from automl._files import write_text
+from automl.backends import Backend, TrainSettings
+from automl.bundle import BUNDLE_FILE, ModelBundle
+from automl.data import Dataset, load_dataset
+from automl.errors import UserError
+from automl.evaluate import evaluate_spec
+from automl.final import holdout_scores, train_final
+from automl.leaderboard import build_leaderboard, write_leaderboard
+from automl.plugins import registry
+from automl.recipe import Recipe, load_recipe
+from automl.search import Budget, TrialEnd, run_trials
+from automl.space import ModelSpec
+from automl.study import default_storage, open_study, requeue_interrupted
+
+RUN_FILE = "run.json"
+_ARTIFACTS = ("best", "leaderboard.csv", "leaderboard.md", RUN_FILE, "predictions.csv")
+_VERSIONED = ("automl", "tensorflow", "keras", "optuna", "scikit-learn", "numpy", "pandas")
+
+
+@dataclass
+class SearchResult:
+    """What a search hands back.
+
+    Attributes:
+        leaderboard: one row per trial, best first (:func:`automl.leaderboard.build_leaderboard`).
+        best: the best trial's model bundle, or ``None`` when no trial completed.
+        study: the Optuna study (continue it, plot it, or open it in optuna-dashboard).
+        holdout: the best bundle's scores on the holdout rows, when there is a holdout.
+        run_dir: the run folder.
+        interrupted: ``True`` when Ctrl-C ended the search early.
+    """
+
+    leaderboard: pd.DataFrame
+    best: ModelBundle | None
+    study: optuna.Study
+    holdout: dict[str, float] | None
+    run_dir: Path
+    interrupted: bool = False
+
+
+def search(
+    recipe: str | Path | dict[str, Any] | Recipe,
+    *,
+    trials: int | None = None,
+    timeout: str | int | None = None,
+    backend: str | None = None,
+    output: str | Path | None = None,
+    seed: int | None = None,
+    fresh: bool = False,
+    on_trial_end: Callable[[TrialEnd], None] | None = None,
+) -> SearchResult:
+    """Run (or continue) the search a recipe describes and return its result.
+
+    Keyword arguments override the recipe's fields. Running the same recipe again continues the
+    study in its run folder with more trials; ``fresh=True`` starts over.
+
+    Example:
+        >>> result = automl.search("recipes/quickstart.yaml", trials=5)  # doctest: +SKIP
+        >>> result.leaderboard.head()  # doctest: +SKIP
+        >>> result.best.predict_proba(frame)  # doctest: +SKIP
+    """
+    overrides = {
+        "search.trials": trials,
+        "search.timeout": timeout,
+        "backend.name": backend,
+        "output": output,
+        "search.seed": seed,
+    }
+    loaded = load_recipe(recipe, {k: v for k, v in overrides.items() if v is not None})
+    chosen = registry().backend(loaded.backend.name).create(loaded.backend.options)
+    try:
+        return run_recipe(loaded, chosen, fresh=fresh, on_trial_end=on_trial_end)
+    finally:
+        chosen.close()
+
+
+def run_recipe(
+    recipe: Recipe,
+    backend: Backend,
+    *,
+    fresh: bool = False,
+    on_trial_end: Callable[[TrialEnd], None] | None = None,
+) -> SearchResult:
+    """Run a validated recipe with a ready backend (see :func:`search`)."""
+    started = datetime.now(timezone.utc)
+    dataset = load_dataset(recipe.data)
+    search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
+    folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
+    run_dir = _prepare_run_dir(recipe.run_dir)
+    storage = recipe.search.storage or default_storage(run_dir)
+    study = open_study(recipe, storage, fresh=fresh)
+    if fresh:
+        _remove_artifacts(run_dir)
+    requeue_interrupted(study)
+    settings = _settings(recipe)
+    metric = recipe.search.metric
+
+    def score(spec: ModelSpec, after_fold: Callable) -> Any:
+        return evaluate_spec(spec, search_rows, folds, backend, settings, metric, after_fold)
+
+    clock = time.perf_counter()
+    finished = run_trials(
+        study,
+        recipe.space,
+        score,
+        Budget(recipe.search.trials, recipe.search.timeout),
+        on_trial_end or (lambda end: None),
+    )
+    search_seconds = time.perf_counter() - clock
+    board = build_leaderboard(study)
+    write_leaderboard(board, run_dir)
+    clock = time.perf_counter()
+    best, scores = _best_bundle(recipe, study, search_rows, holdout, folds, backend, settings)
+    if best is not None and recipe.data.test is not None:
+        write_text(
+            run_dir / "predictions.csv", best.predict_file(recipe.data.test).to_csv(index=False)
+        )
+    _write_run_file(
+        run_dir,
+        recipe,
+        study,
+        storage,
+        started,
+        {"search": round(search_seconds, 2), "final_model": round(time.perf_counter() - clock, 2)},
+        scores,
+        finished,
+    )
+    return SearchResult(board, best, study, scores, run_dir, interrupted=not finished)
+
+
+def _settings(recipe: Recipe) -> TrainSettings:
+    stopping = recipe.training.early_stopping
+    return TrainSettings(
+        max_epochs=recipe.training.max_epochs,
+        monitor=stopping.monitor,
+        patience=stopping.patience,
+        min_delta=stopping.min_delta,
+        restore_best_weights=stopping.restore_best_weights,
+        seed=recipe.search.seed,
+    )
+
+
+def _prepare_run_dir(run_dir: Path) -> Path:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"output: {run_dir} is a file, expected a folder")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"output: cannot create {run_dir}: {exc.strerror}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise UserError(f"output: {run_dir} is not writable")
+    return run_dir
+
+
+def _remove_artifacts(run_dir: Path) -> None:
+    for name in _ARTIFACTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _best_bundle(
+    recipe: Recipe,
+    study: optuna.Study,
+    search_rows: Dataset,
+    holdout: Dataset | None,
+    folds: list,
+    backend: Backend,
+    settings: TrainSettings,
+) -> tuple[ModelBundle | None, dict[str, float] | None]:
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None, None
+    best_trial = study.best_trial
+    mode = recipe.training.final_model
+    folder = recipe.run_dir / "best"
+    kept = _existing_bundle(folder, best_trial.number, mode)
+    if kept is not None:
+        return kept, kept.info.get("holdout")
+    spec = ModelSpec.from_dict(best_trial.user_attrs["spec"])
+    members = train_final(
+        spec, best_trial.user_attrs["best_epochs"], search_rows, folds, backend, settings, mode
+    )
+    bundle = ModelBundle(
+        members,
+        search_rows.classes,
+        search_rows.schema,
+        recipe.data.id,
+        {
+            "trial": best_trial.number,
+            "final_model": mode,
+            "spec": spec.to_dict(),
+            "architecture": spec.describe(),
+            "target": recipe.data.target,
+            "cv": {
+                "metric": recipe.search.metric,
+                "mean": best_trial.value,
+                "std": best_trial.user_attrs.get("std"),
+            },
+            "versions": library_versions(),
+        },
+    )
+    scores = holdout_scores(bundle, holdout, recipe.search.metric) if holdout else None
+    bundle.info["holdout"] = scores
+    bundle.save(folder)
+    return bundle, scores
+
+
+def _existing_bundle(folder: Path, trial: int, mode: str) -> ModelBundle | None:
+    """The saved bundle, when it already holds this trial's final model."""
+    try:
+        manifest = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("trial") != trial or manifest.get("final_model") != mode:
+        return None
+    return ModelBundle.load(folder)
+
+
+def library_versions() -> dict[str, str]:
+    """Python and the versions of the libraries a model depends on."""
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _write_run_file(
+    run_dir: Path,
+    recipe: Recipe,
+    study: optuna.Study,
+    storage: str,
+    started: datetime,
+    seconds: dict[str, float],
+    holdout: dict[str, float] | None,
+    finished: bool,
+) -> None:
+    trials = study.get_trials(deepcopy=False)
+    states: dict[str, int] = {}
+    for trial in trials:
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = study.best_trial if complete else None
+    record = {
+        "recipe": recipe.model_dump(mode="json"),
+        "study": recipe.name,
+        "storage": _hide_password(storage),
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seconds": seconds,
+        "interrupted": not finished,
+        "trials": states,
+        "best": None
+        if best is None
+        else {
+            "trial": best.number,
+            "value": best.value,
+            "architecture": best.user_attrs.get("architecture"),
+        },
+        "holdout": holdout,
+        "versions": library_versions(),
+    }
+    write_text(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def _hide_password(storage: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(storage).render_as_string(hide_password=True)

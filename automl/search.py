@@ -1,0 +1,99 @@
+"""The ask/tell loop: ask Optuna for a trial, score its spec, tell the result back.
+
+A live ``optuna.Trial`` never reaches a backend: the loop turns it into a plain ModelSpec first.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.errors import TrialFailed
+from automl.evaluate import Evaluation
+from automl.recipe import SpaceConfig
+from automl.space import ModelSpec, suggest_spec
+
+Scorer = Callable[[ModelSpec, Callable[[int, Evaluation], None]], Evaluation]
+
+
+@dataclass(frozen=True)
+class TrialEnd:
+    """What the loop reports as each trial ends."""
+
+    number: int
+    state: str
+    value: float | None
+    reason: str
+    attrs: dict
+
+
+@dataclass(frozen=True)
+class Budget:
+    """When the loop stops: after ``trials`` trials or ``timeout`` seconds, whichever is first."""
+
+    trials: int | None
+    timeout: float | None
+
+
+def run_trials(
+    study: optuna.Study,
+    space: SpaceConfig,
+    score: Scorer,
+    budget: Budget,
+    on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
+) -> bool:
+    """Run trials until the budget is spent. Returns ``False`` when Ctrl-C cut the search short.
+
+    A trial that raises is told as failed with its reason, and the loop goes on; a trial the
+    pruner stops is told as pruned.
+    """
+    deadline = None if budget.timeout is None else time.monotonic() + budget.timeout
+    done = 0
+    while (budget.trials is None or done < budget.trials) and (
+        deadline is None or time.monotonic() < deadline
+    ):
+        trial = study.ask()
+        try:
+            end = _run_one(study, trial, space, score)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+            study.tell(trial, state=TrialState.FAIL)
+            on_trial_end(TrialEnd(trial.number, "fail", None, "interrupted by the user", {}))
+            return False
+        on_trial_end(end)
+        done += 1
+    return True
+
+
+def _run_one(
+    study: optuna.Study, trial: optuna.Trial, space: SpaceConfig, score: Scorer
+) -> TrialEnd:
+    def after_fold(step: int, evaluation: Evaluation) -> None:
+        for key, value in evaluation.summary().items():
+            trial.set_user_attr(key, value)
+        trial.report(evaluation.mean, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after fold {step + 1}")
+
+    try:
+        spec = suggest_spec(space, trial)
+        trial.set_user_attr("spec", spec.to_dict())
+        trial.set_user_attr("architecture", spec.describe())
+        evaluation = score(spec, after_fold)
+        if not math.isfinite(evaluation.mean):
+            raise TrialFailed(f"the metric is {evaluation.mean}")
+    except optuna.TrialPruned as exc:
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialEnd(trial.number, "pruned", None, str(exc), trial.user_attrs)
+    except Exception as exc:  # a failed trial is recorded and the search goes on
+        reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+        trial.set_user_attr("fail_reason", reason)
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialEnd(trial.number, "fail", None, reason, trial.user_attrs)
+    study.tell(trial, evaluation.mean)
+    return TrialEnd(trial.number, "complete", evaluation.mean, "", trial.user_attrs)

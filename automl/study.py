@@ -1,0 +1,97 @@
+"""The Optuna study: storage, sampler, pruner, and recovery of trials a killed run left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.errors import UserError
+from automl.metrics import direction
+from automl.recipe import Recipe
+
+METRIC_ATTR = "metric"
+
+
+def default_storage(run_dir: Path) -> str:
+    """SQLite in the run folder."""
+    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The recipe's sampler, seeded."""
+    if name == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+
+
+def make_pruner(name: str, n_folds: int) -> optuna.pruners.BasePruner:
+    """The recipe's pruner; its steps are folds."""
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=n_folds)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
+    """Create the recipe's study, or load it to continue; ``fresh`` deletes it first."""
+    name, metric = recipe.name, recipe.search.metric
+    if fresh:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=storage)
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        load_if_exists=True,
+        direction=direction(metric),
+        sampler=make_sampler(recipe.search.sampler, recipe.search.seed),
+        pruner=make_pruner(recipe.search.pruner, recipe.search.folds),
+    )
+    recorded = study.user_attrs.get(METRIC_ATTR)
+    if recorded is None:
+        study.set_user_attr(METRIC_ATTR, metric)
+    elif recorded != metric:
+        raise UserError(
+            f"search.metric: the study '{name}' in {storage} was scored with {recorded}, "
+            f"not {metric}; use --fresh to start over or another output folder"
+        )
+    return study
+
+
+def requeue_interrupted(study: optuna.Study) -> list[int]:
+    """Mark trials left running by a killed run as failed and queue their parameters again."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study.tell(trial.number, state=TrialState.FAIL)
+        if trial.params:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    return [trial.number for trial in stale]
+
+
+def load_run_study(run_dir: Path) -> optuna.Study:
+    """The study of a run folder, found through its ``run.json`` (or its ``study.db``)."""
+    record_path = run_dir / "run.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        storage = record["recipe"]["search"]["storage"] or default_storage(run_dir)
+        return optuna.load_study(study_name=record["study"], storage=storage)
+    if not (run_dir / "study.db").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no run.json or study.db)")
+    storage = default_storage(run_dir)
+    names = optuna.get_all_study_names(storage=storage)
+    if len(names) != 1:
+        raise UserError(f"{run_dir}: study.db holds {len(names)} studies and no run.json names one")
+    return optuna.load_study(study_name=names[0], storage=storage)
