@@ -6,6 +6,8 @@ reported as one :class:`~automl.errors.UserError` line naming the field and what
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -125,7 +127,7 @@ def dimension(fixed: Any, ranged: Any = None) -> Any:
     members = [Annotated[fixed, Tag("fixed")], Annotated[Choices[fixed], Tag("choices")]]
     if ranged is not None:
         members.append(Annotated[ranged, Tag("range")])
-    return Annotated[tuple(members), Discriminator(_dimension_kind)]
+    return Annotated[functools.reduce(operator.or_, members), Discriminator(_dimension_kind)]
 
 
 IntDim = dimension(int, IntRange)
