@@ -105,14 +105,15 @@ class LocalBackend(Backend):
 
 
 def predict_proba(model: Any, x: np.ndarray) -> np.ndarray:
-    """Class probabilities by eager calls in large batches (no prediction function to trace)."""
+    """Class probabilities (float64, rows sum to 1) by eager calls in large batches."""
     import keras
 
     chunks = [
         keras.ops.convert_to_numpy(model(x[start : start + _INFERENCE_BATCH], training=False))
         for start in range(0, len(x), _INFERENCE_BATCH)
     ]
-    return np.concatenate(chunks).astype(np.float64)
+    proba = np.concatenate(chunks).astype(np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 def _raise_on_nan(history: dict[str, list[float]]) -> None:
