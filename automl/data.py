@@ -16,6 +16,7 @@ from automl.recipe import DataConfig
 
 # A text column whose values are mostly numbers is a numeric column with stray text, not a category.
 _NUMERIC_SHARE = 0.5
+_PARQUET = {".parquet", ".pq"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a CSV or Parquet file")
     try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
+        if path.suffix.lower() in _PARQUET:
             table = pd.read_parquet(path)
         else:
             table = pd.read_csv(path, low_memory=False)
@@ -109,25 +110,30 @@ def read_table(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: cannot read as a table: {first_line}") from None
     if table.empty:
         raise UserError(f"{path}: the file has a header but no rows")
-    duplicated = table.columns[table.columns.duplicated()]
+    names = pd.Index(_header(path, table))
+    duplicated = names[names.duplicated() & (names != "")]
     if len(duplicated):
         raise UserError(f"{path}: column '{duplicated[0]}' appears more than once")
     return table
 
 
+def _header(path: Path, table: pd.DataFrame) -> list[str]:
+    """The column names as the file writes them (pandas renames a second CSV 'x' to 'x.1')."""
+    if path.suffix.lower() in _PARQUET:
+        return [str(c) for c in table.columns]
+    first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(name) for name in first.iloc[0]]
+
+
 def load_dataset(config: DataConfig) -> Dataset:
-    """Read the training file named by the recipe into a :class:`Dataset`."""
+    """Read the training file named by the recipe into a :class:`Dataset`.
+
+    The test file, when the recipe names one, is checked too (read with the training schema), so
+    that a bad one stops the run before any training rather than after the search.
+    """
     path = config.train
     table = read_table(path)
-    for field, column in (("data.target", config.target), ("data.id", config.id)):
-        if column is not None and column not in table.columns:
-            raise UserError(
-                f"{path}: {field} column '{column}' not found; columns are "
-                f"{_list_columns(table.columns)}"
-            )
-    for column in [*config.drop, *(config.categorical if config.categorical != "auto" else [])]:
-        if column not in table.columns:
-            raise UserError(f"{path}: column '{column}' named in the recipe is not in the file")
+    _check_named_columns(config, table)
     raw_target = table[config.target]
     missing = raw_target.isna().to_numpy()
     if missing.any():
@@ -147,7 +153,22 @@ def load_dataset(config: DataConfig) -> Dataset:
     declared = None if config.categorical == "auto" else set(config.categorical)
     features, schema = prepare_features(table[feature_columns], path, declared)
     ids = table[config.id].reset_index(drop=True) if config.id else None
+    if config.test is not None:
+        read_features(config.test, schema, config.id)
     return Dataset(features, target, tuple(_plain(c) for c in classes), schema, ids)
+
+
+def _check_named_columns(config: DataConfig, table: pd.DataFrame) -> None:
+    """Every column the recipe names (target, id, drop, categorical) is in the training file."""
+    declared = config.categorical if config.categorical != "auto" else []
+    named = [("data.target", config.target), ("data.id", config.id)]
+    named += [("data.drop", c) for c in config.drop] + [("data.categorical", c) for c in declared]
+    for field, column in named:
+        if column is not None and column not in table.columns:
+            raise UserError(
+                f"{config.train}: {field} column '{column}' not found; columns are "
+                f"{_list_columns(table.columns)}"
+            )
 
 
 def prepare_features(

@@ -1,7 +1,8 @@
 """The recipe: what to search, on which data, with which budget, validated before anything runs.
 
-A recipe is YAML (loaded with ``yaml.safe_load``), a dict, or a :class:`Recipe`. Every mistake is
-reported as one :class:`~automl.errors.UserError` line naming the field and what is allowed.
+A recipe is YAML (safe-loaded; a key given twice is an error), a dict, or a :class:`Recipe`. Every
+mistake is reported as one :class:`~automl.errors.UserError` line naming the field and what is
+allowed.
 """
 
 from __future__ import annotations
@@ -114,6 +115,32 @@ def _check_bounds(low: float, high: float, log: bool) -> None:
         raise ValueError(f"a log range needs low > 0, got {low}")
 
 
+def _span(value: Any) -> tuple[float, float]:
+    """The smallest and the largest value a numeric dimension can take."""
+    if isinstance(value, (IntRange, FloatRange)):
+        return value.low, value.high
+    if isinstance(value, Choices):
+        return min(value.choices), max(value.choices)
+    return value, value
+
+
+def _check_span(
+    value: Any,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+) -> None:
+    """Refuse a dimension that can go under ``low``, down to ``above`` or up to ``below``."""
+    smallest, largest = _span(value)
+    if low is not None and smallest < low:
+        raise ValueError(f"values must be at least {low}, got {smallest}")
+    if above is not None and smallest <= above:
+        raise ValueError(f"values must be above {above}, got {smallest}")
+    if below is not None and largest >= below:
+        raise ValueError(f"values must be below {below}, got {largest}")
+
+
 def _dimension_kind(value: Any) -> str:
     if isinstance(value, list) or (isinstance(value, dict) and "choices" in value):
         return "choices"
@@ -151,6 +178,30 @@ class SpaceConfig(Section):
     optimizer: dimension(Optimizer) = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
     learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
+
+    @field_validator("units", "batch_size")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        _check_span(value, low=1)
+        return value
+
+    @field_validator("layers")
+    @classmethod
+    def _not_negative(cls, value: Any) -> Any:
+        _check_span(value, low=0)
+        return value
+
+    @field_validator("dropout")
+    @classmethod
+    def _a_fraction(cls, value: Any) -> Any:
+        _check_span(value, low=0.0, below=1.0)
+        return value
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _a_rate(cls, value: Any) -> Any:
+        _check_span(value, above=0.0)
+        return value
 
     @field_validator("hidden_units")
     @classmethod
@@ -197,6 +248,12 @@ class DataConfig(Section):
     categorical: Literal["auto"] | list[str] = "auto"
     holdout: float = Field(0.2, ge=0.0, lt=1.0)
 
+    @model_validator(mode="after")
+    def _id_is_not_target(self) -> DataConfig:
+        if self.id is not None and self.id == self.target:
+            raise ValueError(f"id and target both name column '{self.target}'; give two columns")
+        return self
+
 
 class SearchConfig(Section):
     """The Optuna study: budget, scoring, sampler, pruner and storage."""
@@ -214,6 +271,11 @@ class SearchConfig(Section):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("storage")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_storage_url(value)
 
     @model_validator(mode="after")
     def _has_budget(self) -> SearchConfig:
@@ -244,6 +306,22 @@ class Recipe(Section):
     def run_dir(self) -> Path:
         """The run folder: ``output`` or ``runs/<name>``."""
         return self.output if self.output is not None else Path("runs") / self.name
+
+
+def check_storage_url(url: str) -> str:
+    """Refuse a storage that is not a database URL SQLAlchemy knows, before any folder is made."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    allowed = "write an Optuna RDB URL such as sqlite:///study.db or postgresql://user@host/db"
+    try:
+        make_url(url).get_dialect()
+    except NoSuchModuleError:  # before ArgumentError, its base class
+        scheme = url.split(":", 1)[0]
+        raise ValueError(f"unknown database '{scheme}'; {allowed}") from None
+    except ArgumentError:
+        raise ValueError(f"'{url}' is not a database URL; {allowed}") from None
+    return url
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
@@ -298,7 +376,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a recipe file (.yaml)")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text file") from None
     except yaml.YAMLError as exc:
@@ -311,6 +389,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise UserError(f"{path}: a recipe is a mapping of sections (name, data, space, ...)")
     return loaded
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, but a key given twice in one mapping is an error, not the last wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -331,12 +429,20 @@ def _first_error(exc: ValidationError) -> str:
     errors = exc.errors()
     first = errors[0]
     where = ".".join(str(part) for part in first["loc"] if part not in _DIMENSION_TAGS)
-    message = first["msg"].removeprefix("Value error, ")
+    message = first["msg"].removeprefix("Value error, ") + _given(first)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {message}{more}" if where else f"{message}{more}"
 
 
 _DIMENSION_TAGS = {"fixed", "range", "choices"}
+
+
+def _given(error: Any) -> str:
+    """``", got 'many'"`` for a type or choice error on a plain value, else an empty string."""
+    value = error.get("input")
+    if not error["msg"].startswith("Input should be") or not isinstance(value, (str, int, float)):
+        return ""
+    return f", got {value!r}"
 
 
 def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
