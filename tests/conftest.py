@@ -41,7 +41,7 @@ def table_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def recipe_dict(table_csv: Path, tmp_path: Path) -> dict:
-    """A recipe that searches a tiny space for 3 trials of 2 folds and 3 epochs."""
+    """A recipe that searches a tiny space for 3 trials of 2 folds and 2 epochs."""
     return {
         "name": "tiny",
         "data": {"train": str(table_csv), "target": "label", "id": "id", "holdout": 0.2},
@@ -54,7 +54,7 @@ def recipe_dict(table_csv: Path, tmp_path: Path) -> dict:
             "learning_rate": 0.01,
             "batch_size": 32,
         },
-        "training": {"max_epochs": 3, "early_stopping": {"patience": 2}},
+        "training": {"max_epochs": 2, "early_stopping": {"patience": 2}},
         "output": str(tmp_path / "run"),
     }
 

@@ -13,23 +13,44 @@ BASE = {"name": "demo", "data": {"train": "t.csv", "target": "y"}}
 def test_searched_dimensions_become_parameters_and_fixed_ones_do_not() -> None:
     space = load_recipe({**BASE, "space": {"optimizer": "sgd", "batch_size": 64}}).space
     params = {
-        "layers": 2, "units_1": 200, "units_2": 50, "activation": "relu",
-        "initializer": "he_normal", "batch_norm": True, "dropout": 0.1, "learning_rate": 3e-3,
+        "layers": 2,
+        "units_1": 200,
+        "units_2": 50,
+        "activation": "relu",
+        "initializer": "he_normal",
+        "batch_norm": True,
+        "dropout": 0.1,
+        "learning_rate": 3e-3,
     }
     spec = suggest_spec(space, optuna.trial.FixedTrial(params))
     assert spec == ModelSpec(
-        hidden_units=(200, 50), activation="relu", initializer="he_normal", batch_norm=True,
-        dropout=0.1, optimizer="sgd", learning_rate=3e-3, batch_size=64,
+        hidden_units=(200, 50),
+        activation="relu",
+        initializer="he_normal",
+        batch_norm=True,
+        dropout=0.1,
+        optimizer="sgd",
+        learning_rate=3e-3,
+        batch_size=64,
     )
     assert spec.describe() == "200-50 relu he_normal bn drop0.1 sgd lr3e-3 bs64"
 
 
 def test_a_fixed_architecture_needs_no_parameters() -> None:
     recipe = load_recipe(
-        {**BASE, "space": {"hidden_units": [512, 512, 512], "activation": "relu",
-                           "initializer": "glorot_uniform", "batch_norm": False,
-                           "dropout": 0.5, "optimizer": "adam", "learning_rate": 1e-3,
-                           "batch_size": 128}}
+        {
+            **BASE,
+            "space": {
+                "hidden_units": [512, 512, 512],
+                "activation": "relu",
+                "initializer": "glorot_uniform",
+                "batch_norm": False,
+                "dropout": 0.5,
+                "optimizer": "adam",
+                "learning_rate": 1e-3,
+                "batch_size": 128,
+            },
+        }
     )
     spec = suggest_spec(recipe.space, optuna.trial.FixedTrial({}))
     assert spec.hidden_units == (512, 512, 512)
