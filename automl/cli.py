@@ -73,7 +73,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--trials", type=click.IntRange(min=1), help="Trials to run in this call.")
 @click.option("--timeout", help="Time budget, e.g. 90s, 30m, 2h.")
 @click.option("--backend", "backend_name", help="Backend name (see `automl backends`).")
@@ -155,7 +155,7 @@ def predict(bundle: Path, data: Path, output: Path | None, verbose: bool) -> Non
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("recipe", type=click.Path(path_type=Path))
 def validate(recipe: Path) -> None:
     """Check a RECIPE and its data without training anything."""
     from automl.data import load_dataset

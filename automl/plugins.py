@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -15,6 +16,7 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from automl import hookspecs
 from automl._text import did_you_mean
@@ -46,7 +48,7 @@ class BackendInfo:
         }
 
     def create(self, options: dict[str, Any]) -> Backend:
-        """Make a backend with the recipe's options; an unknown option is a user error."""
+        """Make a backend with the recipe's options, checked against the factory's signature."""
         known = self.options
         for key in options:
             if key not in known:
@@ -55,7 +57,26 @@ class BackendInfo:
                     f"backend.options.{key}: unknown option for backend '{self.name}'"
                     f"{did_you_mean(key, known)}; allowed: {allowed}"
                 )
-        return self.factory(**options)
+        try:
+            checked = _options_model(self.factory).model_validate(options)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise UserError(
+                f"backend.options.{error['loc'][0]}: {error['msg']}, got {error['input']!r}"
+            ) from None
+        return self.factory(**{key: getattr(checked, key) for key in options})
+
+
+def _options_model(factory: Callable[..., Backend]) -> type[BaseModel]:
+    """A pydantic model of the factory's annotated keyword options, to check recipe values."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    hints = typing.get_type_hints(target)
+    fields = {
+        p.name: (hints.get(p.name, Any), ... if p.default is inspect.Parameter.empty else p.default)
+        for p in inspect.signature(factory).parameters.values()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+    return create_model("BackendOptions", __config__=ConfigDict(strict=False), **fields)
 
 
 @dataclass(frozen=True)

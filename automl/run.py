@@ -30,7 +30,7 @@ from automl.plugins import registry
 from automl.recipe import Recipe, load_recipe
 from automl.search import Budget, TrialEnd, run_trials
 from automl.space import ModelSpec
-from automl.study import default_storage, open_study, requeue_interrupted
+from automl.study import default_storage, hide_password, open_study, requeue_interrupted
 
 RUN_FILE = "run.json"
 _ARTIFACTS = ("best", "leaderboard.csv", "leaderboard.md", RUN_FILE, "predictions.csv")
@@ -106,9 +106,12 @@ def run_recipe(
     dataset = load_dataset(recipe.data)
     search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
     folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
+    storage = recipe.search.storage or default_storage(recipe.run_dir)
+    if recipe.search.storage is not None:  # a shared database: check it before making the folder
+        study = open_study(recipe, storage, fresh=fresh)
     run_dir = _prepare_run_dir(recipe.run_dir)
-    storage = recipe.search.storage or default_storage(run_dir)
-    study = open_study(recipe, storage, fresh=fresh)
+    if recipe.search.storage is None:
+        study = open_study(recipe, storage, fresh=fresh)
     if fresh:
         _remove_artifacts(run_dir)
     requeue_interrupted(study)
@@ -268,7 +271,7 @@ def _write_run_file(
     record = {
         "recipe": recipe.model_dump(mode="json"),
         "study": recipe.name,
-        "storage": _hide_password(storage),
+        "storage": hide_password(storage),
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": seconds,
@@ -285,9 +288,3 @@ def _write_run_file(
         "versions": library_versions(),
     }
     write_text(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
-
-
-def _hide_password(storage: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(storage).render_as_string(hide_password=True)

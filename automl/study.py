@@ -9,6 +9,8 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from automl.errors import UserError
 from automl.metrics import direction
@@ -49,17 +51,21 @@ def make_pruner(name: str, n_folds: int) -> optuna.pruners.BasePruner:
 def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
     """Create the recipe's study, or load it to continue; ``fresh`` deletes it first."""
     name, metric = recipe.name, recipe.search.metric
-    if fresh:
-        with contextlib.suppress(KeyError):
-            optuna.delete_study(study_name=name, storage=storage)
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        load_if_exists=True,
-        direction=direction(metric),
-        sampler=make_sampler(recipe.search.sampler, recipe.search.seed),
-        pruner=make_pruner(recipe.search.pruner, recipe.search.folds),
-    )
+    try:
+        if fresh:
+            with contextlib.suppress(KeyError):
+                optuna.delete_study(study_name=name, storage=storage)
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            load_if_exists=True,
+            direction=direction(metric),
+            sampler=make_sampler(recipe.search.sampler, recipe.search.seed),
+            pruner=make_pruner(recipe.search.pruner, recipe.search.folds),
+        )
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        raise UserError(f"search.storage: cannot open {hide_password(storage)}: {reason}") from None
     recorded = study.user_attrs.get(METRIC_ATTR)
     if recorded is None:
         study.set_user_attr(METRIC_ATTR, metric)
@@ -95,3 +101,8 @@ def load_run_study(run_dir: Path) -> optuna.Study:
     if len(names) != 1:
         raise UserError(f"{run_dir}: study.db holds {len(names)} studies and no run.json names one")
     return optuna.load_study(study_name=names[0], storage=storage)
+
+
+def hide_password(storage: str) -> str:
+    """The storage URL with any password masked, for messages and run.json."""
+    return make_url(storage).render_as_string(hide_password=True)
