@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -35,6 +36,11 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "gp":
+        if importlib.util.find_spec("torch") is None:
+            raise UserError(
+                "search.sampler: gp needs PyTorch, which is not installed: "
+                "pip install 'automl[gp]' (or pick tpe, random, cmaes or qmc)"
+            )
         return optuna.samplers.GPSampler(seed=seed)
     return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
 

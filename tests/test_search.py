@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -14,13 +15,14 @@ from automl import search
 from automl.backends import FoldData, FoldResult, TrainSettings
 from automl.backends.local import LocalBackend
 from automl.data import load_dataset
+from automl.errors import UserError
 from automl.evaluate import evaluate_spec
 from automl.leaderboard import build_leaderboard
 from automl.recipe import load_recipe
 from automl.run import run_recipe
 from automl.search import Budget, run_trials
-from automl.space import ModelSpec
-from automl.study import default_storage
+from automl.space import ModelSpec, suggest_spec
+from automl.study import default_storage, make_pruner, make_sampler
 
 
 class FailingFirstBackend(LocalBackend):
@@ -284,3 +286,31 @@ def test_resume_keeps_the_bundle_when_the_best_trial_is_unchanged(recipe_dict) -
     result = search({**recipe_dict, "space": hopeless}, trials=1)
     assert result.study.best_trial.number == 0
     assert (result.run_dir / "best" / "model.keras").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "qmc"])
+def test_every_sampler_proposes_reproducibly(sampler: str) -> None:
+    space = load_recipe({"name": "s", "data": {"train": "t.csv", "target": "y"}}).space
+    proposals = []
+    for _ in range(2):
+        study = optuna.create_study(sampler=make_sampler(sampler, seed=4))
+        for _ in range(3):
+            trial = study.ask()
+            suggest_spec(space, trial)
+            study.tell(trial, 1.0)
+        proposals.append([t.params for t in study.trials])
+    assert proposals[0] == proposals[1]
+
+
+def test_the_gp_sampler_names_its_missing_dependency() -> None:
+    if importlib.util.find_spec("torch") is not None:
+        assert make_sampler("gp", seed=0) is not None
+    else:
+        with pytest.raises(UserError, match=r"gp needs PyTorch.*pip install 'automl\[gp\]'"):
+            make_sampler("gp", seed=0)
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband", "none"])
+def test_every_pruner_is_built_with_folds_as_steps(pruner: str) -> None:
+    built = make_pruner(pruner, n_folds=5)
+    assert isinstance(built, optuna.pruners.BasePruner)
