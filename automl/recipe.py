@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -161,6 +162,16 @@ IntDim = dimension(int, IntRange)
 FloatDim = dimension(float, FloatRange)
 
 
+# Where each numeric dimension's values must lie (inclusive low, exclusive below/above).
+_SPANS: dict[str, dict[str, float]] = {
+    "layers": {"low": 0},
+    "units": {"low": 1},
+    "batch_size": {"low": 1},
+    "dropout": {"low": 0.0, "below": 1.0},
+    "learning_rate": {"above": 0.0},
+}
+
+
 class SpaceConfig(Section):
     """The network search space; each dimension is a fixed value, a range or a list of choices."""
 
@@ -179,28 +190,10 @@ class SpaceConfig(Section):
     learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
 
-    @field_validator("units", "batch_size")
+    @field_validator(*_SPANS)
     @classmethod
-    def _positive(cls, value: Any) -> Any:
-        _check_span(value, low=1)
-        return value
-
-    @field_validator("layers")
-    @classmethod
-    def _not_negative(cls, value: Any) -> Any:
-        _check_span(value, low=0)
-        return value
-
-    @field_validator("dropout")
-    @classmethod
-    def _a_fraction(cls, value: Any) -> Any:
-        _check_span(value, low=0.0, below=1.0)
-        return value
-
-    @field_validator("learning_rate")
-    @classmethod
-    def _a_rate(cls, value: Any) -> Any:
-        _check_span(value, above=0.0)
+    def _within_span(cls, value: Any, info: ValidationInfo) -> Any:
+        _check_span(value, **_SPANS[info.field_name])
         return value
 
     @field_validator("hidden_units")
