@@ -224,6 +224,28 @@ def backends(as_json: bool) -> None:
         )
 
 
+@cli.group()
+def plugin() -> None:
+    """Tools for plugin authors."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="Where to create the package folder.",
+)
+def plugin_new(name: str, directory: Path) -> None:
+    """Write a backend plugin package automl-NAME that passes the contract suite as generated."""
+    from automl.scaffold import new_plugin
+
+    target = new_plugin(name, directory)
+    click.echo(f"Wrote {target}: pip install -e {target} && pytest {target}")
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,16 +71,27 @@ def evaluate_spec(
     The preprocessor is fitted on each fold's training rows only, never on its validation rows.
     """
     evaluation = Evaluation(metric)
-    n_classes = len(dataset.classes)
-    for step, (train_rows, valid_rows) in enumerate(folds):
-        train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
-        preprocessor, (x_train, x_valid) = fit_transform(
-            dataset.schema, train.features, valid.features
-        )
-        data = FoldData(x_train, train.target, x_valid, valid.target, n_classes)
-        fold_settings = replace(settings, seed=settings.seed + step)
-        result = backend.evaluate(spec, data, fold_settings)
-        scores = score_all(metric, valid.target, result.valid_proba)
-        evaluation.folds.append(FoldRecord(result, scores, preprocessor))
-        after_fold(step, evaluation)
+    prepared: list[tuple[Any, np.ndarray]] = []  # each fold's preprocessor and validation target
+
+    def inputs() -> Iterator[tuple[FoldData, TrainSettings]]:
+        for step, (train_rows, valid_rows) in enumerate(folds):
+            train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
+            preprocessor, (x_train, x_valid) = fit_transform(
+                dataset.schema, train.features, valid.features
+            )
+            prepared.append((preprocessor, valid.target))
+            data = FoldData(x_train, train.target, x_valid, valid.target, len(dataset.classes))
+            yield data, replace(settings, seed=settings.seed + step)
+
+    results = backend.evaluate_folds(spec, inputs())
+    try:
+        for step, result in enumerate(results):
+            preprocessor, y_valid = prepared[step]
+            scores = score_all(metric, y_valid, result.valid_proba)
+            evaluation.folds.append(FoldRecord(result, scores, preprocessor))
+            after_fold(step, evaluation)
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     return evaluation

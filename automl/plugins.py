@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 import typing
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -90,10 +91,20 @@ class PluginFailure:
 
 @dataclass
 class Registry:
-    """What the loaded plugins registered."""
+    """What the loaded plugins registered, and the manager that calls their hooks."""
 
+    manager: pluggy.PluginManager
     backends: dict[str, BackendInfo] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call an observation hook; a plugin's exception becomes a warning, not a failed run."""
+        caller = getattr(self.manager.hook, hook)
+        for impl in caller.get_hookimpls():
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as exc:
+                warnings.warn(f"plugin '{impl.plugin_name}' failed in {hook}: {exc}", stacklevel=2)
 
     def backend(self, name: str) -> BackendInfo:
         """The backend called ``name``, or a user error listing the installed ones."""
@@ -121,7 +132,7 @@ def registry() -> Registry:
 
 def build_registry(manager: pluggy.PluginManager, *, entry_points: bool) -> Registry:
     """Register the built-in plugins (and entry points) in ``manager`` and collect backends."""
-    result = Registry()
+    result = Registry(manager)
     packages: dict[str, tuple[str, str]] = {}
     for module_name in _BUILTIN_PLUGINS:
         if manager.get_plugin(module_name) is None:

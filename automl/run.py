@@ -26,7 +26,7 @@ from automl.errors import UserError
 from automl.evaluate import evaluate_spec
 from automl.final import holdout_scores, train_final
 from automl.leaderboard import build_leaderboard, write_leaderboard
-from automl.plugins import registry
+from automl.plugins import Registry, registry
 from automl.recipe import Recipe, load_recipe
 from automl.search import Budget, TrialEnd, run_trials
 from automl.space import ModelSpec
@@ -101,7 +101,11 @@ def run_recipe(
     fresh: bool = False,
     on_trial_end: Callable[[TrialEnd], None] | None = None,
 ) -> SearchResult:
-    """Run a validated recipe with a ready backend (see :func:`search`)."""
+    """Run a validated recipe with a ready backend (see :func:`search`).
+
+    The installed plugins' observation hooks see the search start, every trial end and the end.
+    """
+    plugins = registry()
     started = datetime.now(timezone.utc)
     dataset = load_dataset(recipe.data)
     search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
@@ -115,6 +119,7 @@ def run_recipe(
     if fresh:
         _remove_artifacts(run_dir)
     requeue_interrupted(study)
+    plugins.notify("search_started", recipe=recipe, study=study, run_dir=run_dir)
     settings = _settings(recipe)
     metric = recipe.search.metric
 
@@ -127,7 +132,7 @@ def run_recipe(
         recipe.space,
         score,
         Budget(recipe.search.trials, recipe.search.timeout),
-        on_trial_end or (lambda end: None),
+        lambda end: _trial_ended(end, study, plugins, on_trial_end),
     )
     search_seconds = time.perf_counter() - clock
     board = build_leaderboard(study)
@@ -148,7 +153,20 @@ def run_recipe(
         scores,
         finished,
     )
-    return SearchResult(board, best, study, scores, run_dir, interrupted=not finished)
+    result = SearchResult(board, best, study, scores, run_dir, interrupted=not finished)
+    plugins.notify("search_ended", result=result)
+    return result
+
+
+def _trial_ended(
+    end: TrialEnd,
+    study: optuna.Study,
+    plugins: Registry,
+    on_trial_end: Callable[[TrialEnd], None] | None,
+) -> None:
+    if on_trial_end is not None:
+        on_trial_end(end)
+    plugins.notify("trial_ended", trial=end, study=study)
 
 
 def _settings(recipe: Recipe) -> TrainSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,18 @@ class Backend(abc.ABC):
         epochs: int,
     ) -> Any:
         """Train the final model on all rows for exactly ``epochs`` epochs; return a keras.Model."""
+
+    def evaluate_folds(
+        self, spec: ModelSpec, folds: Iterable[tuple[FoldData, TrainSettings]]
+    ) -> Iterator[FoldResult]:
+        """Evaluate a trial's folds, yielding each result in fold order as soon as it is ready.
+
+        The search scores each result and may prune the trial; it then closes this iterator, so
+        a backend that trains folds concurrently should cancel the rest in a ``finally`` block.
+        The default trains one fold after another with :meth:`evaluate`.
+        """
+        for data, settings in folds:
+            yield self.evaluate(spec, data, settings)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release what the backend holds (sessions, servers). Called once after the search."""
