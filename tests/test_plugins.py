@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +103,29 @@ def test_a_backend_name_registered_twice_is_refused(site: Path) -> None:
     manager.register(Again(), name="second")
     with pytest.raises(UserError, match="backend 'echo' is registered twice"):
         build_registry(manager, entry_points=False)
+
+
+def test_the_command_line_reports_a_broken_plugin_and_still_works(site: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop(LOAD_PLUGINS_ENV, None)
+    listing = subprocess.run(
+        [sys.executable, "-m", "automl", "backends", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    found = json.loads(listing.stdout)
+    assert {"echo", "local"} <= {b["name"] for b in found["backends"]}
+    broken = next(f for f in found["failed_plugins"] if f["package"] == "automl-broken")
+    assert broken["error"] == "needs gpu-magic"
+    table = subprocess.run(
+        [sys.executable, "-m", "automl", "backends"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert table.returncode == 0
+    assert "plugin 'automl_broken' (automl-broken) failed to load: needs gpu-magic" in table.stderr

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from automl_processes import ProcessBackend
 
 import automl
 from automl.plugins import registry
 from automl.testing import BackendContract, tiny_table
+from automl_processes import ProcessBackend
 
 
 class TestProcessBackend(BackendContract):
