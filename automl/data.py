@@ -125,15 +125,20 @@ def _header(path: Path, table: pd.DataFrame) -> list[str]:
     return [str(name) for name in first.iloc[0]]
 
 
-def load_dataset(config: DataConfig) -> Dataset:
-    """Read the training file named by the recipe into a :class:`Dataset`.
+def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Dataset:
+    """Read the training file named by the recipe (or take ``table``) into a :class:`Dataset`.
 
     The test file, when the recipe names one, is checked too (read with the training schema), so
     that a bad one stops the run before any training rather than after the search.
     """
-    path = config.train
-    table = read_table(path)
-    _check_named_columns(config, table)
+    if table is None:
+        if config.train is None:
+            raise UserError("data.train: required: the CSV or Parquet file to learn from")
+        path = config.train
+        table = read_table(path)
+    else:
+        path = Path("training frame")
+    _check_named_columns(config, table, path)
     raw_target = table[config.target]
     missing = raw_target.isna().to_numpy()
     if missing.any():
@@ -158,7 +163,7 @@ def load_dataset(config: DataConfig) -> Dataset:
     return Dataset(features, target, tuple(_plain(c) for c in classes), schema, ids)
 
 
-def _check_named_columns(config: DataConfig, table: pd.DataFrame) -> None:
+def _check_named_columns(config: DataConfig, table: pd.DataFrame, path: Path) -> None:
     """Every column the recipe names (target, id, drop, categorical) is in the training file."""
     declared = config.categorical if config.categorical != "auto" else []
     named = [("data.target", config.target), ("data.id", config.id)]
@@ -166,7 +171,7 @@ def _check_named_columns(config: DataConfig, table: pd.DataFrame) -> None:
     for field, column in named:
         if column is not None and column not in table.columns:
             raise UserError(
-                f"{config.train}: {field} column '{column}' not found; columns are "
+                f"{path}: {field} column '{column}' not found; columns are "
                 f"{_list_columns(table.columns)}"
             )
 

@@ -43,7 +43,7 @@ class Evaluation:
         return float(np.mean(self.values()))
 
     def summary(self) -> dict[str, Any]:
-        """Plain-data attributes for the trial (per-fold values, std, epochs, seconds, size)."""
+        """Plain-data attributes for the trial: per-fold values and histories, std, epochs, size."""
         results = [record.result for record in self.folds]
         return {
             "fold_values": self.values(),
@@ -54,6 +54,7 @@ class Evaluation:
             "best_epochs": [r.best_epoch for r in results],
             "seconds": float(sum(r.seconds for r in results)),
             "n_params": results[0].n_params,
+            "history": [r.history for r in results],
         }
 
 

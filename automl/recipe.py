@@ -233,7 +233,7 @@ class TrainingConfig(Section):
 class DataConfig(Section):
     """Where the rows come from and which column is the target."""
 
-    train: Path
+    train: Path | None = None
     target: str
     id: str | None = None
     test: Path | None = None
@@ -442,7 +442,7 @@ def _resolve_paths(recipe: Recipe, base: Path) -> Recipe:
     data = recipe.data
     resolved = data.model_copy(
         update={
-            "train": (base / data.train).resolve(),
+            "train": (base / data.train).resolve() if data.train is not None else None,
             "test": (base / data.test).resolve() if data.test is not None else None,
         }
     )

@@ -100,14 +100,16 @@ def run_recipe(
     *,
     fresh: bool = False,
     on_trial_end: Callable[[TrialEnd], None] | None = None,
+    table: pd.DataFrame | None = None,
 ) -> SearchResult:
     """Run a validated recipe with a ready backend (see :func:`search`).
 
-    The installed plugins' observation hooks see the search start, every trial end and the end.
+    ``table`` gives the training rows in memory instead of ``recipe.data.train``. The installed
+    plugins' observation hooks see the search start, every trial end and the end.
     """
     plugins = registry()
     started = datetime.now(timezone.utc)
-    dataset = load_dataset(recipe.data)
+    dataset = load_dataset(recipe.data, table)
     search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
     folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
     storage = recipe.search.storage or default_storage(recipe.run_dir)

@@ -314,3 +314,14 @@ def test_the_gp_sampler_names_its_missing_dependency() -> None:
 def test_every_pruner_is_built_with_folds_as_steps(pruner: str) -> None:
     built = make_pruner(pruner, n_folds=5)
     assert isinstance(built, optuna.pruners.BasePruner)
+
+
+def test_rows_in_memory_and_fold_histories_on_the_trial(recipe_dict) -> None:
+    from conftest import make_table
+
+    data = {k: v for k, v in recipe_dict["data"].items() if k != "train"}
+    recipe = load_recipe({**recipe_dict, "data": data}, {"search.trials": 1})
+    result = run_recipe(recipe, LocalBackend(), table=make_table())
+    histories = result.study.trials[0].user_attrs["history"]
+    assert len(histories) == 2
+    assert len(histories[0]["val_loss"]) == result.study.trials[0].user_attrs["epochs"][0]
