@@ -91,7 +91,9 @@ def cli() -> None:
     show_default=True,
     help="Leaderboard rows to print.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log and Keras progress.")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log too.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress: only the leaderboard and paths.")
+@click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines.")
 def search(
     recipe: Path,
     trials: int | None,
@@ -102,13 +104,28 @@ def search(
     fresh: bool,
     top: int,
     verbose: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
-    """Run the search a RECIPE describes; running it again continues the same study."""
+    """Run the search a RECIPE describes; running it again continues the same study.
+
+    On a terminal a live line shows the trial, fold and epoch under one line per finished
+    trial; elsewhere (logs, CI) only the trial lines are printed.
+    """
+    if quiet and as_json:
+        raise click.UsageError("--quiet and --json exclude each other")
     _quiet_libraries(verbose)
+    from automl.progress import Progress
     from automl.run import search as run_search
-    from automl.views import render_board, trial_line
+    from automl.views import JsonEvents, LineDisplay, LiveDisplay, render_board
 
     console = _console()
+    if as_json:
+        progress: Progress = JsonEvents(click.echo)
+    elif quiet:
+        progress = Progress()
+    else:
+        progress = LiveDisplay(console) if console.is_terminal else LineDisplay(console)
     result = run_search(
         recipe,
         trials=trials,
@@ -117,17 +134,33 @@ def search(
         output=output,
         seed=seed,
         fresh=fresh,
-        on_trial_end=lambda end: console.print(trial_line(end)),
+        progress=progress,
     )
+    if as_json:
+        click.echo(json.dumps(_result_event(result, top), default=str))
+        return
     if result.interrupted:
         console.print("Interrupted: the leaderboard and best model hold the trials that ended.")
-    console.print(render_board(result.leaderboard, top=top))
+    if not quiet:
+        console.print(render_board(result.leaderboard, top=top))
     if result.holdout:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in result.holdout.items())
         console.print(f"Best model on the holdout rows: {scores}")
     if result.best is not None:
         console.print(f"Best model: {result.run_dir / 'best'}")
     console.print(f"Run folder: {result.run_dir}")
+
+
+def _result_event(result: Any, top: int) -> dict[str, Any]:
+    """The last JSON line of ``search --json``: where things are, holdout scores, top rows."""
+    return {
+        "event": "search_ended",
+        "run_dir": str(result.run_dir),
+        "best": str(result.run_dir / "best") if result.best is not None else None,
+        "holdout": result.holdout,
+        "interrupted": result.interrupted,
+        "leaderboard": json.loads(result.leaderboard.head(top).to_json(orient="records")),
+    }
 
 
 @cli.command()

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends import Backend, FoldData, FoldResult, TrainSettings
+from automl.backends import Backend, FoldData, FoldEpochCallback, FoldResult, TrainSettings
 from automl.data import Dataset
 from automl.metrics import score_all
 from automl.preprocess import fit_transform
@@ -66,9 +66,11 @@ def evaluate_spec(
     settings: TrainSettings,
     metric: str,
     after_fold: Callable[[int, Evaluation], None] = lambda step, evaluation: None,
+    on_epoch: FoldEpochCallback | None = None,
 ) -> Evaluation:
     """Train and score ``spec`` on every fold; ``after_fold`` may stop it by raising (pruning).
 
+    ``on_epoch(fold, epoch, logs)`` reports training progress (see :class:`Backend`).
     The preprocessor is fitted on each fold's training rows only, never on its validation rows.
     """
     evaluation = Evaluation(metric)
@@ -84,7 +86,7 @@ def evaluate_spec(
             data = FoldData(x_train, train.target, x_valid, valid.target, len(dataset.classes))
             yield data, replace(settings, seed=settings.seed + step)
 
-    results = backend.evaluate_folds(spec, inputs())
+    results = backend.evaluate_folds(spec, inputs(), on_epoch)
     try:
         for step, result in enumerate(results):
             preprocessor, y_valid = prepared[step]

@@ -26,7 +26,8 @@ from automl.errors import UserError
 from automl.evaluate import evaluate_spec
 from automl.final import holdout_scores, train_final
 from automl.leaderboard import build_leaderboard, write_leaderboard
-from automl.plugins import Registry, registry
+from automl.plugins import registry
+from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
 from automl.search import Budget, TrialEnd, run_trials
 from automl.space import ModelSpec
@@ -67,7 +68,7 @@ def search(
     output: str | Path | None = None,
     seed: int | None = None,
     fresh: bool = False,
-    on_trial_end: Callable[[TrialEnd], None] | None = None,
+    progress: Progress | None = None,
 ) -> SearchResult:
     """Run (or continue) the search a recipe describes and return its result.
 
@@ -89,7 +90,7 @@ def search(
     loaded = load_recipe(recipe, {k: v for k, v in overrides.items() if v is not None})
     chosen = registry().backend(loaded.backend.name).create(loaded.backend.options)
     try:
-        return run_recipe(loaded, chosen, fresh=fresh, on_trial_end=on_trial_end)
+        return run_recipe(loaded, chosen, fresh=fresh, progress=progress)
     finally:
         chosen.close()
 
@@ -99,7 +100,7 @@ def run_recipe(
     backend: Backend,
     *,
     fresh: bool = False,
-    on_trial_end: Callable[[TrialEnd], None] | None = None,
+    progress: Progress | None = None,
     table: pd.DataFrame | None = None,
 ) -> SearchResult:
     """Run a validated recipe with a ready backend (see :func:`search`).
@@ -124,18 +125,33 @@ def run_recipe(
     plugins.notify("search_started", recipe=recipe, study=study, run_dir=run_dir)
     settings = _settings(recipe)
     metric = recipe.search.metric
+    progress = progress or Progress()
 
     def score(spec: ModelSpec, after_fold: Callable) -> Any:
-        return evaluate_spec(spec, search_rows, folds, backend, settings, metric, after_fold)
+        return evaluate_spec(
+            spec, search_rows, folds, backend, settings, metric, after_fold, progress.epoch_ended
+        )
 
-    clock = time.perf_counter()
-    finished = run_trials(
-        study,
-        recipe.space,
-        score,
-        Budget(recipe.search.trials, recipe.search.timeout),
-        lambda end: _trial_ended(end, study, plugins, on_trial_end),
+    def trial_ended(end: TrialEnd) -> None:
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        progress.trial_ended(end, study.best_value if done else None)
+        plugins.notify("trial_ended", trial=end, study=study)
+
+    budget = Budget(recipe.search.trials, recipe.search.timeout)
+    progress.search_started(
+        planned=budget.trials,
+        timeout=budget.timeout,
+        folds=len(folds),
+        max_epochs=settings.max_epochs,
+        metric=metric,
     )
+    clock = time.perf_counter()
+    try:
+        finished = run_trials(
+            study, recipe.space, score, budget, progress.trial_started, trial_ended
+        )
+    finally:
+        progress.search_ended()
     search_seconds = time.perf_counter() - clock
     board = build_leaderboard(study)
     write_leaderboard(board, run_dir)
@@ -158,17 +174,6 @@ def run_recipe(
     result = SearchResult(board, best, study, scores, run_dir, interrupted=not finished)
     plugins.notify("search_ended", result=result)
     return result
-
-
-def _trial_ended(
-    end: TrialEnd,
-    study: optuna.Study,
-    plugins: Registry,
-    on_trial_end: Callable[[TrialEnd], None] | None,
-) -> None:
-    if on_trial_end is not None:
-        on_trial_end(end)
-    plugins.notify("trial_ended", trial=end, study=study)
 
 
 def _settings(recipe: Recipe) -> TrainSettings:

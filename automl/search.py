@@ -45,12 +45,13 @@ def run_trials(
     space: SpaceConfig,
     score: Scorer,
     budget: Budget,
+    on_trial_start: Callable[[int], None] = lambda number: None,
     on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
 ) -> bool:
     """Run trials until the budget is spent. Returns ``False`` when Ctrl-C cut the search short.
 
     A trial that raises is told as failed with its reason, and the loop goes on; a trial the
-    pruner stops is told as pruned.
+    pruner stops is told as pruned. ``on_trial_start`` gets each trial's number as it begins.
     """
     deadline = None if budget.timeout is None else time.monotonic() + budget.timeout
     done = 0
@@ -58,12 +59,13 @@ def run_trials(
         deadline is None or time.monotonic() < deadline
     ):
         trial = study.ask()
+        on_trial_start(trial.number)
         try:
             end = _run_one(study, trial, space, score)
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
             study.tell(trial, state=TrialState.FAIL)
-            on_trial_end(TrialEnd(trial.number, "fail", None, "interrupted by the user", {}))
+            on_trial_end(TrialEnd(trial.number, "failed", None, "interrupted by the user", {}))
             return False
         on_trial_end(end)
         done += 1
@@ -94,6 +96,6 @@ def _run_one(
         reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
         trial.set_user_attr("fail_reason", reason)
         study.tell(trial, state=TrialState.FAIL)
-        return TrialEnd(trial.number, "fail", None, reason, trial.user_attrs)
+        return TrialEnd(trial.number, "failed", None, reason, trial.user_attrs)
     study.tell(trial, evaluation.mean)
     return TrialEnd(trial.number, "complete", evaluation.mean, "", trial.user_attrs)

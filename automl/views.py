@@ -1,13 +1,20 @@
-"""What the command line shows: trial lines and tables (rich renderables)."""
+"""What the command line shows: trial lines, a live status line, JSON events and tables."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+from rich.console import Console
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from automl.leaderboard import format_cell
+from automl.progress import Progress
 from automl.search import TrialEnd
 
 _BOARD_COLUMNS = (
@@ -69,3 +76,104 @@ def render_backends(rows: list[dict[str, Any]]) -> Table:
         options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items()) or "-"
         table.add_row(row["name"], row["package"], row["version"], row["description"], options)
     return table
+
+
+class LineDisplay(Progress):
+    """Plain lines, one per trial: for logs, CI and anything that is not a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def trial_ended(self, end: TrialEnd, best: float | None) -> None:
+        """Print the trial's line."""
+        self.console.print(trial_line(end), soft_wrap=True, markup=False, highlight=False)
+
+
+class LiveDisplay(LineDisplay):
+    """A live status line under the trial lines: budget, best so far, current fold and epoch."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self._live = Live(console=console, auto_refresh=True, refresh_per_second=4, transient=True)
+        self._started = time.monotonic()
+        self._plan: dict[str, Any] = {}
+        self._done = 0
+        self._best: float | None = None
+        self._now = ""
+
+    def search_started(self, **plan: Any) -> None:
+        """Start the live line."""
+        self._plan = plan
+        self._started = time.monotonic()
+        self._live.start()
+        self._show()
+
+    def trial_started(self, number: int) -> None:
+        """Show the new trial."""
+        self._now = f"trial {number}: starting"
+        self._show()
+
+    def epoch_ended(self, fold: int, epoch: int, logs: dict[str, float]) -> None:
+        """Show the current fold and epoch with the validation loss."""
+        number = self._now.split(":")[0]
+        loss = f" val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
+        self._now = (
+            f"{number}: fold {fold + 1}/{self._plan['folds']} "
+            f"epoch {epoch}/{self._plan['max_epochs']}{loss}"
+        )
+        self._show()
+
+    def trial_ended(self, end: TrialEnd, best: float | None) -> None:
+        """Print the trial's line above the live line."""
+        self._done += 1
+        self._best = best
+        self._live.console.print(trial_line(end), soft_wrap=True, markup=False, highlight=False)
+        self._show()
+
+    def search_ended(self) -> None:
+        """Remove the live line, so the leaderboard prints on a clean screen."""
+        self._live.stop()
+
+    def _show(self) -> None:
+        plan = self._plan
+        elapsed = time.monotonic() - self._started
+        parts = [f"trials {self._done}" + (f"/{plan['planned']}" if plan.get("planned") else "")]
+        if plan.get("timeout"):
+            parts.append(f"{max(0.0, plan['timeout'] - elapsed) / 60:.1f} min left")
+        if self._best is not None:
+            parts.append(f"best {plan['metric']} {self._best:.4f}")
+        parts += [self._now, f"{elapsed:.0f}s"]
+        self._live.update(Text(" · ".join(p for p in parts if p), style="bold"))
+
+
+class JsonEvents(Progress):
+    """One JSON object per line for each trial's start and end (machine-readable progress)."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self.emit = emit
+
+    def search_started(self, **plan: Any) -> None:
+        """Emit the plan."""
+        self._send({"event": "search_started", **plan})
+
+    def trial_started(self, number: int) -> None:
+        """Emit the trial's start."""
+        self._send({"event": "trial_started", "trial": number})
+
+    def trial_ended(self, end: TrialEnd, best: float | None) -> None:
+        """Emit the trial's result and the best value so far."""
+        attrs = {k: end.attrs.get(k) for k in ("std", "epochs", "seconds", "architecture")}
+        self._send(
+            {
+                "event": "trial_ended",
+                "trial": end.number,
+                "state": end.state,
+                "value": end.value,
+                "reason": end.reason,
+                "best": best,
+                **attrs,
+            }
+        )
+
+    def _send(self, event: dict[str, Any]) -> None:
+        self.emit(json.dumps(event, default=str))

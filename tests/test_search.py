@@ -30,11 +30,11 @@ class FailingFirstBackend(LocalBackend):
 
     calls = 0
 
-    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+    def evaluate(self, spec, data: FoldData, settings, on_epoch=None) -> FoldResult:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError(f"{spec.hidden_units[0]} units do not fit")
-        return super().evaluate(spec, data, settings)
+        return super().evaluate(spec, data, settings, on_epoch)
 
 
 class InterruptingBackend(LocalBackend):
@@ -42,11 +42,11 @@ class InterruptingBackend(LocalBackend):
 
     calls = 0
 
-    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+    def evaluate(self, spec, data: FoldData, settings, on_epoch=None) -> FoldResult:
         self.calls += 1
         if self.calls == 3:
             raise KeyboardInterrupt
-        return super().evaluate(spec, data, settings)
+        return super().evaluate(spec, data, settings, on_epoch)
 
 
 class RecordingBackend(LocalBackend):
@@ -56,9 +56,9 @@ class RecordingBackend(LocalBackend):
         super().__init__()
         self.seen: list[FoldData] = []
 
-    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+    def evaluate(self, spec, data: FoldData, settings, on_epoch=None) -> FoldResult:
         self.seen.append(data)
-        return super().evaluate(spec, data, settings)
+        return super().evaluate(spec, data, settings, on_epoch)
 
 
 @pytest.fixture(scope="module")

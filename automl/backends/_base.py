@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from automl.space import ModelSpec
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+FoldEpochCallback = Callable[[int, int, dict[str, float]], None]
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,17 @@ class Backend(abc.ABC):
     """
 
     @abc.abstractmethod
-    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+    def evaluate(
+        self,
+        spec: ModelSpec,
+        data: FoldData,
+        settings: TrainSettings,
+        on_epoch: EpochCallback | None = None,
+    ) -> FoldResult:
         """Train on ``data.x_train`` with early stopping on ``data.x_valid``; return the result.
+
+        ``on_epoch(epoch, logs)`` (1-based epoch, Keras' epoch logs), when given, is called after
+        each epoch for progress displays; a backend that cannot report epochs may ignore it.
 
         Raises:
             automl.errors.TrialFailed: when training cannot produce a model (e.g. NaN loss).
@@ -81,16 +94,21 @@ class Backend(abc.ABC):
         """Train the final model on all rows for exactly ``epochs`` epochs; return a keras.Model."""
 
     def evaluate_folds(
-        self, spec: ModelSpec, folds: Iterable[tuple[FoldData, TrainSettings]]
+        self,
+        spec: ModelSpec,
+        folds: Iterable[tuple[FoldData, TrainSettings]],
+        on_epoch: FoldEpochCallback | None = None,
     ) -> Iterator[FoldResult]:
         """Evaluate a trial's folds, yielding each result in fold order as soon as it is ready.
 
         The search scores each result and may prune the trial; it then closes this iterator, so
         a backend that trains folds concurrently should cancel the rest in a ``finally`` block.
+        ``on_epoch(fold, epoch, logs)`` is :meth:`evaluate`'s callback with the fold's index.
         The default trains one fold after another with :meth:`evaluate`.
         """
-        for data, settings in folds:
-            yield self.evaluate(spec, data, settings)
+        for index, (data, settings) in enumerate(folds):
+            listener = None if on_epoch is None else functools.partial(on_epoch, index)
+            yield self.evaluate(spec, data, settings, on_epoch=listener)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release what the backend holds (sessions, servers). Called once after the search."""

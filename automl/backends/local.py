@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends._base import Backend, FoldData, FoldResult, TrainSettings
+from automl.backends._base import Backend, EpochCallback, FoldData, FoldResult, TrainSettings
 from automl.errors import TrialFailed
 from automl.hookspecs import hookimpl
 from automl.network import build_model
@@ -29,7 +29,13 @@ class LocalBackend(Backend):
     def __init__(self, jit_compile: bool = False) -> None:
         self.jit_compile = jit_compile
 
-    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
+    def evaluate(
+        self,
+        spec: ModelSpec,
+        data: FoldData,
+        settings: TrainSettings,
+        on_epoch: EpochCallback | None = None,
+    ) -> FoldResult:
         """Train with early stopping and a NaN stop; score the kept weights on validation."""
         import keras
 
@@ -50,7 +56,7 @@ class LocalBackend(Backend):
             validation_batch_size=_INFERENCE_BATCH,
             epochs=settings.max_epochs,
             shuffle=True,
-            callbacks=[stopper, _stop_on_nan(model)],
+            callbacks=[stopper, _stop_on_nan(model), *_report_epochs(on_epoch)],
             verbose=settings.verbose,
         )
         history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
@@ -128,6 +134,18 @@ def _stop_on_nan(model: Any) -> Any:
             model.stop_training = True
 
     return keras.callbacks.LambdaCallback(on_epoch_end=check)
+
+
+def _report_epochs(on_epoch: EpochCallback | None) -> list[Any]:
+    """A Keras callback that hands each epoch's logs to ``on_epoch`` (1-based epochs)."""
+    if on_epoch is None:
+        return []
+    import keras
+
+    def report(epoch: int, logs: dict | None) -> None:
+        on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+    return [keras.callbacks.LambdaCallback(on_epoch_end=report)]
 
 
 def _raise_on_nan(history: dict[str, list[float]]) -> None:

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 from joblib.externals.loky import ProcessPoolExecutor
 
-from automl.backends import Backend, FoldData, FoldResult, TrainSettings
+from automl.backends import (
+    Backend,
+    EpochCallback,
+    FoldData,
+    FoldEpochCallback,
+    FoldResult,
+    TrainSettings,
+)
 from automl.space import ModelSpec
 
 
@@ -39,12 +46,21 @@ class ProcessBackend(Backend):
         self._executor: ProcessPoolExecutor | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="automl-processes-"))
 
-    def evaluate(self, spec: ModelSpec, data: FoldData, settings: TrainSettings) -> FoldResult:
-        """Train one fold in a worker."""
+    def evaluate(
+        self,
+        spec: ModelSpec,
+        data: FoldData,
+        settings: TrainSettings,
+        on_epoch: EpochCallback | None = None,
+    ) -> FoldResult:
+        """Train one fold in a worker (epochs are not reported from workers)."""
         return next(iter(self.evaluate_folds(spec, [(data, settings)])))
 
     def evaluate_folds(
-        self, spec: ModelSpec, folds: Iterable[tuple[FoldData, TrainSettings]]
+        self,
+        spec: ModelSpec,
+        folds: Iterable[tuple[FoldData, TrainSettings]],
+        on_epoch: FoldEpochCallback | None = None,
     ) -> Iterator[FoldResult]:
         """Submit every fold at once; yield results in fold order; cancel the rest if closed."""
         pending: list[Future] = []
