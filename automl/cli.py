@@ -297,6 +297,16 @@ def leaderboard(run_dir: Path, top: int, as_json: bool) -> None:
         _console().print(render_board(board, top=top))
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(run_dir: Path) -> None:
+    """Write report.html (figures and leaderboard) into the run folder RUN_DIR."""
+    _quiet_libraries(False, tensorflow=True)
+    from automl.report import write_report
+
+    click.echo(f"Wrote {write_report(run_dir)}")
+
+
 def main() -> None:
     """Entry point of the ``automl`` command."""
     cli(prog_name="automl")

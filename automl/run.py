@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -171,6 +172,7 @@ def run_recipe(
         scores,
         finished,
     )
+    _write_report(run_dir)
     result = SearchResult(board, best, study, scores, run_dir, interrupted=not finished)
     plugins.notify("search_ended", result=result)
     return result
@@ -313,3 +315,14 @@ def _write_run_file(
         "versions": library_versions(),
     }
     write_text(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def _write_report(run_dir: Path) -> None:
+    """Write ``report.html``; a report that cannot be drawn warns and never fails the search."""
+    from automl.report import write_report  # matplotlib loads only when a run ends
+
+    try:
+        write_report(run_dir)
+    except Exception as exc:  # the results are written already; the report is a view of them
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        warnings.warn(f"report.html not written: {type(exc).__name__}: {reason}", stacklevel=2)
