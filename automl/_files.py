@@ -23,6 +23,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     temporary = Path(name)
+    temporary.chmod(0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
     try:
         yield temporary
         os.replace(temporary, path)
@@ -37,6 +38,7 @@ def replace_folder(path: Path, fill: Callable[[Path], None]) -> None:
     retired = path.with_name(f".{path.name}.old")
     try:
         fill(staging)
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the bundle gets the usual mode
         shutil.rmtree(retired, ignore_errors=True)
         if path.exists():
             os.replace(path, retired)
@@ -44,3 +46,10 @@ def replace_folder(path: Path, fill: Callable[[Path], None]) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(retired, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -283,14 +283,19 @@ def plugin_new(name: str, directory: Path) -> None:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print every row as JSON.")
-def leaderboard(run_dir: Path, top: int, as_json: bool) -> None:
+@click.option(
+    "--storage",
+    envvar="AUTOML_STORAGE",
+    help="Study storage URL, when run.json's is masked (a password) or moved.",
+)
+def leaderboard(run_dir: Path, top: int, as_json: bool, storage: str | None) -> None:
     """Show the leaderboard of the run in RUN_DIR, read from its study."""
     _quiet_libraries(False, tensorflow=False)
     from automl.leaderboard import build_leaderboard
     from automl.study import load_run_study
     from automl.views import render_board
 
-    board = build_leaderboard(load_run_study(run_dir))
+    board = build_leaderboard(load_run_study(run_dir, storage))
     if as_json:
         click.echo(board.to_json(orient="records", indent=2))
     else:

@@ -28,7 +28,7 @@ from automl.bundle import ModelBundle
 from automl.data import Dataset, load_dataset
 from automl.errors import UserError
 from automl.leaderboard import build_leaderboard, format_cell
-from automl.recipe import DataConfig
+from automl.recipe import load_recipe
 from automl.study import load_run_study
 
 REPORT_FILE = "report.html"
@@ -179,14 +179,13 @@ def _holdout_rows(run_dir: Path, record: dict[str, Any] | None) -> tuple[Dataset
     """The holdout rows the search set aside (the same split again) and the saved best model."""
     if record is None:
         raise UserError("the run folder has no run.json, which names the data")
-    # Only the data section and the seed: a recipe with hidden_units does not load again from
-    # run.json (its dump carries the default layers and units too).
-    data = DataConfig.model_validate({**record["recipe"]["data"], "test": None})
+    recipe = load_recipe(record["recipe"])
+    data = recipe.data
     if data.holdout == 0:
         raise UserError("the recipe keeps no holdout rows (data.holdout is 0)")
     if data.train is None:
         raise UserError("the training rows were given in memory, so the holdout is not on disk")
-    _, holdout = load_dataset(data).split_holdout(data.holdout, record["recipe"]["search"]["seed"])
+    _, holdout = load_dataset(data).split_holdout(data.holdout, recipe.search.seed)
     return holdout, ModelBundle.load(run_dir / "best")
 
 

@@ -279,6 +279,16 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+def _recorded_recipe(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as given, overrides applied and paths resolved (it loads again as it is),
+    with any database password masked."""
+    given = recipe.model_dump(mode="json", exclude_unset=True)
+    search = given.get("search", {})
+    if search.get("storage"):
+        search["storage"] = hide_password(search["storage"])
+    return given
+
+
 def _write_run_file(
     run_dir: Path,
     recipe: Recipe,
@@ -296,7 +306,7 @@ def _write_run_file(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
     record = {
-        "recipe": recipe.model_dump(mode="json"),
+        "recipe": _recorded_recipe(recipe),
         "study": recipe.name,
         "storage": hide_password(storage),
         "started": started.isoformat(timespec="seconds"),

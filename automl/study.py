@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from automl.errors import UserError
 from automl.metrics import direction
-from automl.recipe import Recipe
+from automl.recipe import Recipe, load_recipe
 
 METRIC_ATTR = "metric"
 
@@ -72,15 +72,28 @@ def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
     except SQLAlchemyError as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
         raise UserError(f"search.storage: cannot open {hide_password(storage)}: {reason}") from None
-    recorded = study.user_attrs.get(METRIC_ATTR)
-    if recorded is None:
-        study.set_user_attr(METRIC_ATTR, metric)
-    elif recorded != metric:
-        raise UserError(
-            f"search.metric: the study '{name}' in {storage} was scored with {recorded}, "
-            f"not {metric}; use --fresh to start over or another output folder"
-        )
+    _check_comparable(study, recipe)
     return study
+
+
+def _check_comparable(study: optuna.Study, recipe: Recipe) -> None:
+    """A continued study keeps its metric and its splits, or its trials would not compare."""
+    wanted = {
+        "search.metric": recipe.search.metric,
+        "search.seed": recipe.search.seed,
+        "search.folds": recipe.search.folds,
+        "data.holdout": recipe.data.holdout,
+    }
+    for field, value in wanted.items():
+        attr = METRIC_ATTR if field == "search.metric" else field
+        recorded = study.user_attrs.get(attr)
+        if recorded is None:
+            study.set_user_attr(attr, value)
+        elif recorded != value:
+            raise UserError(
+                f"{field}: the study '{recipe.name}' was made with {recorded}, not {value}, "
+                "so its trials would not compare; use --fresh to start over or another --output"
+            )
 
 
 def requeue_interrupted(study: optuna.Study) -> list[int]:
@@ -93,20 +106,24 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
     return [trial.number for trial in stale]
 
 
-def load_run_study(run_dir: Path) -> optuna.Study:
-    """The study of a run folder, found through its ``run.json`` (or its ``study.db``)."""
+def load_run_study(run_dir: Path, storage: str | None = None) -> optuna.Study:
+    """The study of a run folder, found through its ``run.json`` (or its ``study.db``).
+
+    ``storage`` overrides the recorded URL (run.json masks a database password).
+    """
     record_path = run_dir / "run.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        storage = record["recipe"]["search"]["storage"] or default_storage(run_dir)
-        return optuna.load_study(study_name=record["study"], storage=storage)
+        recipe = load_recipe(record["recipe"])
+        url = storage or recipe.search.storage or default_storage(run_dir)
+        return optuna.load_study(study_name=record["study"], storage=url)
     if not (run_dir / "study.db").is_file():
         raise UserError(f"{run_dir}: not a run folder (no run.json or study.db)")
-    storage = default_storage(run_dir)
-    names = optuna.get_all_study_names(storage=storage)
+    url = storage or default_storage(run_dir)
+    names = optuna.get_all_study_names(storage=url)
     if len(names) != 1:
         raise UserError(f"{run_dir}: study.db holds {len(names)} studies and no run.json names one")
-    return optuna.load_study(study_name=names[0], storage=storage)
+    return optuna.load_study(study_name=names[0], storage=url)
 
 
 def hide_password(storage: str) -> str:

@@ -146,6 +146,8 @@ def test_the_installed_command_runs_in_a_real_process(tmp_path: Path) -> None:
     assert "Leaderboard (1 of 1 trials)" in done.stdout
     assert "cuda" not in done.stderr.lower() and "oneDNN" not in done.stderr
     assert (tmp_path / "runs" / "r" / "best" / "model.keras").is_file()
+    record = json.loads((tmp_path / "runs" / "r" / "run.json").read_text())
+    assert load_recipe(record["recipe"]).space.hidden_units == [4]
     bad = subprocess.run(
         [sys.executable, "-m", "automl", "search", "r.yaml", "--backend", "locl"],
         cwd=tmp_path,
@@ -155,6 +157,7 @@ def test_the_installed_command_runs_in_a_real_process(tmp_path: Path) -> None:
         timeout=300,
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip() == (
+    assert bad.stderr.strip().startswith(
         "Error: backend.name: no backend 'locl' (did you mean 'local'?); installed: local"
     )
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -19,7 +21,7 @@ from automl.errors import UserError
 from automl.evaluate import evaluate_spec
 from automl.leaderboard import build_leaderboard
 from automl.recipe import load_recipe
-from automl.run import run_recipe
+from automl.run import _recorded_recipe, run_recipe
 from automl.search import Budget, run_trials
 from automl.space import ModelSpec, suggest_spec
 from automl.study import default_storage, make_pruner, make_sampler
@@ -91,7 +93,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_a_search_writes_the_run_folder(finished) -> None:
-    result, _ = finished
+    result, recipe = finished
     names = {p.name for p in result.run_dir.iterdir()}
     assert {
         "study.db",
@@ -108,6 +110,12 @@ def test_a_search_writes_the_run_folder(finished) -> None:
     assert set(record["holdout"]) == {"log_loss", "accuracy"}
     assert {"tensorflow", "keras", "optuna", "python"} <= set(record["versions"])
     assert record["recipe"]["search"]["trials"] == 3
+    assert load_recipe(record["recipe"]).data.train == Path(recipe["data"]["train"])
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("leaderboard.csv", "run.json", "best/bundle.json", "best/model.keras"):
+        assert (result.run_dir / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    assert (result.run_dir / "best").stat().st_mode & 0o777 == 0o777 & ~umask
 
 
 def test_the_leaderboard_ranks_trials_from_the_study(finished) -> None:
@@ -263,10 +271,32 @@ def test_the_seed_fixes_splits_and_proposals(recipe_dict, tmp_path) -> None:
         assert first.user_attrs["fold_values"] == pytest.approx(second.user_attrs["fold_values"])
 
 
-def test_a_changed_metric_is_refused_on_resume(recipe_dict) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("metric", "accuracy", "search.metric: .* made with log_loss, not accuracy"),
+        ("seed", 9, "search.seed: .* made with 1, not 9"),
+        ("folds", 3, "search.folds: .* made with 2, not 3"),
+    ],
+)
+def test_a_continued_study_keeps_its_metric_and_splits(recipe_dict, field, value, message) -> None:
     search(recipe_dict, trials=1)
-    with pytest.raises(Exception, match="scored with log_loss"):
-        search({**recipe_dict, "search": {**recipe_dict["search"], "metric": "accuracy"}}, trials=1)
+    changed = {**recipe_dict, "search": {**recipe_dict["search"], field: value}}
+    with pytest.raises(UserError, match=message):
+        search(changed, trials=1)
+
+
+def test_run_json_masks_a_database_password() -> None:
+    recipe = load_recipe(
+        {
+            "name": "db",
+            "data": {"train": "t.csv", "target": "y"},
+            "search": {"storage": "postgresql://me:secret@db.example/automl"},
+        }
+    )
+    recorded = _recorded_recipe(recipe)
+    assert recorded["search"]["storage"] == "postgresql://me:***@db.example/automl"
+    assert "secret" not in json.dumps(recorded)
 
 
 def test_other_metrics_maximise(recipe_dict) -> None:
