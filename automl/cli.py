@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
 from importlib import resources
@@ -114,6 +115,7 @@ def search(
     """
     if quiet and as_json:
         raise click.UsageError("--quiet and --json exclude each other")
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     _quiet_libraries(verbose)
     from automl.progress import Progress
     from automl.run import search as run_search
@@ -139,8 +141,12 @@ def search(
     if as_json:
         click.echo(json.dumps(_result_event(result, top), default=str))
         return
-    if result.interrupted:
-        console.print("Interrupted: the leaderboard and best model hold the trials that ended.")
+    if result.stopped:
+        console.print(
+            f"Stopped early ({result.stopped}): the leaderboard and best model hold the trials "
+            "that ended.",
+            markup=False,
+        )
     if not quiet:
         console.print(render_board(result.leaderboard, top=top))
     if result.holdout:
@@ -151,6 +157,11 @@ def search(
     console.print(f"Run folder: {result.run_dir}")
 
 
+def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM ends the current trial and writes the results, as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def _result_event(result: Any, top: int) -> dict[str, Any]:
     """The last JSON line of ``search --json``: where things are, holdout scores, top rows."""
     return {
@@ -159,6 +170,7 @@ def _result_event(result: Any, top: int) -> dict[str, Any]:
         "best": str(result.run_dir / "best") if result.best is not None else None,
         "holdout": result.holdout,
         "interrupted": result.interrupted,
+        "stopped": result.stopped,
         "leaderboard": json.loads(result.leaderboard.head(top).to_json(orient="records")),
     }
 

@@ -259,6 +259,7 @@ class SearchConfig(Section):
     pruner: Literal["median", "hyperband", "none"] = "median"
     seed: int = 0
     storage: str | None = None
+    max_failures: int | None = Field(10, ge=1, description="stop after this many failures in a row")
 
     @field_validator("timeout", mode="before")
     @classmethod

@@ -30,7 +30,7 @@ from automl.leaderboard import build_leaderboard, write_leaderboard
 from automl.plugins import registry
 from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
-from automl.search import Budget, TrialEnd, run_trials
+from automl.search import INTERRUPTED, Budget, TrialEnd, run_trials
 from automl.space import ModelSpec
 from automl.study import default_storage, hide_password, open_study, requeue_interrupted
 
@@ -50,6 +50,7 @@ class SearchResult:
         holdout: the best bundle's scores on the holdout rows, when there is a holdout.
         run_dir: the run folder.
         interrupted: ``True`` when Ctrl-C ended the search early.
+        stopped: why the search stopped before its budget ("" when it did not).
     """
 
     leaderboard: pd.DataFrame
@@ -58,6 +59,7 @@ class SearchResult:
     holdout: dict[str, float] | None
     run_dir: Path
     interrupted: bool = False
+    stopped: str = ""
 
 
 def search(
@@ -138,7 +140,7 @@ def run_recipe(
         progress.trial_ended(end, study.best_value if done else None)
         plugins.notify("trial_ended", trial=end, study=study)
 
-    budget = Budget(recipe.search.trials, recipe.search.timeout)
+    budget = Budget(recipe.search.trials, recipe.search.timeout, recipe.search.max_failures)
     progress.search_started(
         planned=budget.trials,
         timeout=budget.timeout,
@@ -148,7 +150,7 @@ def run_recipe(
     )
     clock = time.perf_counter()
     try:
-        finished = run_trials(
+        stopped = run_trials(
             study, recipe.space, score, budget, progress.trial_started, trial_ended
         )
     finally:
@@ -170,10 +172,12 @@ def run_recipe(
         started,
         {"search": round(search_seconds, 2), "final_model": round(time.perf_counter() - clock, 2)},
         scores,
-        finished,
+        stopped,
     )
     _write_report(run_dir)
-    result = SearchResult(board, best, study, scores, run_dir, interrupted=not finished)
+    result = SearchResult(
+        board, best, study, scores, run_dir, interrupted=stopped == INTERRUPTED, stopped=stopped
+    )
     plugins.notify("search_ended", result=result)
     return result
 
@@ -297,7 +301,7 @@ def _write_run_file(
     started: datetime,
     seconds: dict[str, float],
     holdout: dict[str, float] | None,
-    finished: bool,
+    stopped: str,
 ) -> None:
     trials = study.get_trials(deepcopy=False)
     states: dict[str, int] = {}
@@ -312,7 +316,8 @@ def _write_run_file(
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": seconds,
-        "interrupted": not finished,
+        "interrupted": stopped == INTERRUPTED,
+        "stopped": stopped,
         "trials": states,
         "best": None
         if best is None

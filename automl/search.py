@@ -18,6 +18,7 @@ from automl.evaluate import Evaluation
 from automl.recipe import SpaceConfig
 from automl.space import ModelSpec, suggest_spec
 
+INTERRUPTED = "interrupted by the user"
 Scorer = Callable[[ModelSpec, Callable[[int, Evaluation], None]], Evaluation]
 
 
@@ -34,10 +35,12 @@ class TrialEnd:
 
 @dataclass(frozen=True)
 class Budget:
-    """When the loop stops: after ``trials`` trials or ``timeout`` seconds, whichever is first."""
+    """When the loop stops: after ``trials`` trials or ``timeout`` seconds, whichever is first,
+    or after ``max_failures`` failed trials in a row (``None``: never for that reason)."""
 
     trials: int | None
     timeout: float | None
+    max_failures: int | None = None
 
 
 def run_trials(
@@ -47,14 +50,15 @@ def run_trials(
     budget: Budget,
     on_trial_start: Callable[[int], None] = lambda number: None,
     on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
-) -> bool:
-    """Run trials until the budget is spent. Returns ``False`` when Ctrl-C cut the search short.
+) -> str:
+    """Run trials until the budget is spent; return why it stopped early ("" when it did not).
 
-    A trial that raises is told as failed with its reason, and the loop goes on; a trial the
-    pruner stops is told as pruned. ``on_trial_start`` gets each trial's number as it begins.
+    A trial that raises is told as failed with its reason, and the loop goes on until
+    ``budget.max_failures`` trials fail in a row; a trial the pruner stops is told as pruned;
+    Ctrl-C fails the current trial and stops. ``on_trial_start`` gets each trial's number.
     """
     deadline = None if budget.timeout is None else time.monotonic() + budget.timeout
-    done = 0
+    done = failures = 0
     while (budget.trials is None or done < budget.trials) and (
         deadline is None or time.monotonic() < deadline
     ):
@@ -66,10 +70,15 @@ def run_trials(
             trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
             study.tell(trial, state=TrialState.FAIL)
             on_trial_end(TrialEnd(trial.number, "failed", None, "interrupted by the user", {}))
-            return False
+            return INTERRUPTED
         on_trial_end(end)
         done += 1
-    return True
+        failures = failures + 1 if end.state == "failed" else 0
+        if budget.max_failures is not None and failures >= budget.max_failures:
+            return (
+                f"{failures} trials failed in a row (search.max_failures); the last: {end.reason}"
+            )
+    return ""
 
 
 def _run_one(

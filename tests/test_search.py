@@ -218,7 +218,7 @@ def test_a_pruned_trial_is_recorded_as_pruned(recipe_dict) -> None:
         )
 
     ends = []
-    assert run_trials(study, recipe.space, score, Budget(2, None), ends.append)
+    assert run_trials(study, recipe.space, score, Budget(2, None), on_trial_end=ends.append) == ""
     assert [end.state for end in ends] == ["pruned", "pruned"]
     board = build_leaderboard(study)
     assert list(board["reason"]) == ["pruned after fold 1"] * 2
@@ -355,3 +355,21 @@ def test_rows_in_memory_and_fold_histories_on_the_trial(recipe_dict) -> None:
     histories = result.study.trials[0].user_attrs["history"]
     assert len(histories) == 2
     assert len(histories[0]["val_loss"]) == result.study.trials[0].user_attrs["epochs"][0]
+
+
+class BrokenBackend(LocalBackend):
+    """A real backend that can never train (e.g. a plugin whose service is down)."""
+
+    def evaluate(self, spec, data: FoldData, settings, on_epoch=None) -> FoldResult:
+        raise ConnectionError("training service unreachable")
+
+
+def test_the_search_stops_after_too_many_failures_in_a_row(recipe_dict) -> None:
+    recipe = load_recipe(recipe_dict, {"search.trials": 5, "search.max_failures": 2})
+    result = run_recipe(recipe, BrokenBackend())
+    assert len(result.leaderboard) == 2 and result.best is None
+    assert result.stopped == (
+        "2 trials failed in a row (search.max_failures); "
+        "the last: ConnectionError: training service unreachable"
+    )
+    assert json.loads((result.run_dir / "run.json").read_text())["stopped"] == result.stopped
