@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +28,12 @@ from automl.leaderboard import build_leaderboard, write_leaderboard
 from automl.plugins import registry
 from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
+from automl.runfile import RUN_FILE, library_versions, write_run_file
 from automl.search import INTERRUPTED, Budget, TrialEnd, run_trials
 from automl.space import ModelSpec
-from automl.study import default_storage, hide_password, open_study, requeue_interrupted
+from automl.study import default_storage, open_study, requeue_interrupted
 
-RUN_FILE = "run.json"
 _ARTIFACTS = ("best", "leaderboard.csv", "leaderboard.md", RUN_FILE, "predictions.csv")
-_VERSIONED = ("automl", "tensorflow", "keras", "optuna", "scikit-learn", "numpy", "pandas")
 
 
 @dataclass
@@ -164,7 +161,7 @@ def run_recipe(
         write_text(
             run_dir / "predictions.csv", best.predict_file(recipe.data.test).to_csv(index=False)
         )
-    _write_run_file(
+    write_run_file(
         run_dir,
         recipe,
         study,
@@ -270,66 +267,6 @@ def _existing_bundle(folder: Path, trial: int, mode: str) -> ModelBundle | None:
     if manifest.get("trial") != trial or manifest.get("final_model") != mode:
         return None
     return ModelBundle.load(folder)
-
-
-def library_versions() -> dict[str, str]:
-    """Python and the versions of the libraries a model depends on."""
-    found = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
-def _recorded_recipe(recipe: Recipe) -> dict[str, Any]:
-    """The recipe as given, overrides applied and paths resolved (it loads again as it is),
-    with any database password masked."""
-    given = recipe.model_dump(mode="json", exclude_unset=True)
-    search = given.get("search", {})
-    if search.get("storage"):
-        search["storage"] = hide_password(search["storage"])
-    return given
-
-
-def _write_run_file(
-    run_dir: Path,
-    recipe: Recipe,
-    study: optuna.Study,
-    storage: str,
-    started: datetime,
-    seconds: dict[str, float],
-    holdout: dict[str, float] | None,
-    stopped: str,
-) -> None:
-    trials = study.get_trials(deepcopy=False)
-    states: dict[str, int] = {}
-    for trial in trials:
-        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = study.best_trial if complete else None
-    record = {
-        "recipe": _recorded_recipe(recipe),
-        "study": recipe.name,
-        "storage": hide_password(storage),
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": seconds,
-        "interrupted": stopped == INTERRUPTED,
-        "stopped": stopped,
-        "trials": states,
-        "best": None
-        if best is None
-        else {
-            "trial": best.number,
-            "value": best.value,
-            "architecture": best.user_attrs.get("architecture"),
-        },
-        "holdout": holdout,
-        "versions": library_versions(),
-    }
-    write_text(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def _write_report(run_dir: Path) -> None:

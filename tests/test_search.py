@@ -21,7 +21,8 @@ from automl.errors import UserError
 from automl.evaluate import evaluate_spec
 from automl.leaderboard import build_leaderboard
 from automl.recipe import load_recipe
-from automl.run import _recorded_recipe, run_recipe
+from automl.run import run_recipe
+from automl.runfile import recorded_recipe
 from automl.search import Budget, run_trials
 from automl.space import ModelSpec, suggest_spec
 from automl.study import default_storage, make_pruner, make_sampler
@@ -294,7 +295,7 @@ def test_run_json_masks_a_database_password() -> None:
             "search": {"storage": "postgresql://me:secret@db.example/automl"},
         }
     )
-    recorded = _recorded_recipe(recipe)
+    recorded = recorded_recipe(recipe)
     assert recorded["search"]["storage"] == "postgresql://me:***@db.example/automl"
     assert "secret" not in json.dumps(recorded)
 
