@@ -1,0 +1,46 @@
+"""The recipe: what to search, on which data, with which budget, validated before anything runs.
+
+A recipe is YAML (safe-loaded; a key given twice is an error), a dict, or a :class:`Recipe`. Every
+mistake is reported as one :class:`~automl.errors.UserError` line naming the field and what is
+allowed.
+"""
+
+from automl.recipe._dimensions import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    METRICS,
+    OPTIMIZERS,
+    Choices,
+    FloatRange,
+    IntRange,
+)
+from automl.recipe._load import load_recipe
+from automl.recipe._schema import (
+    BackendConfig,
+    DataConfig,
+    EarlyStoppingConfig,
+    Recipe,
+    SearchConfig,
+    SpaceConfig,
+    TrainingConfig,
+    parse_duration,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "METRICS",
+    "OPTIMIZERS",
+    "BackendConfig",
+    "Choices",
+    "DataConfig",
+    "EarlyStoppingConfig",
+    "FloatRange",
+    "IntRange",
+    "Recipe",
+    "SearchConfig",
+    "SpaceConfig",
+    "TrainingConfig",
+    "load_recipe",
+    "parse_duration",
+]

@@ -1,0 +1,199 @@
+"""The recipe's sections and fields, with defaults and the checks that name what is allowed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from automl.recipe._dimensions import (
+    Activation,
+    Choices,
+    FloatDim,
+    FloatRange,
+    Initializer,
+    IntDim,
+    IntRange,
+    Metric,
+    Optimizer,
+    Section,
+    _check_span,
+    dimension,
+)
+
+# Where each numeric dimension's values must lie (inclusive low, exclusive below/above).
+_SPANS: dict[str, dict[str, float]] = {
+    "layers": {"low": 0},
+    "units": {"low": 1},
+    "batch_size": {"low": 1},
+    "dropout": {"low": 0.0, "below": 1.0},
+    "learning_rate": {"above": 0.0},
+}
+
+
+class SpaceConfig(Section):
+    """The network search space; each dimension is a fixed value, a range or a list of choices."""
+
+    layers: IntDim = IntRange(low=1, high=3)
+    units: IntDim = IntRange(low=32, high=512, log=True)
+    hidden_units: list[int] | None = Field(None, min_length=1)
+    activation: dimension(Activation) = Choices[Activation](
+        choices=["relu", "elu", "gelu", "swish"]
+    )
+    initializer: dimension(Initializer) = Choices[Initializer](
+        choices=["glorot_uniform", "he_normal", "lecun_normal"]
+    )
+    batch_norm: dimension(bool) = Choices[bool](choices=[False, True])
+    dropout: FloatDim = FloatRange(low=0.0, high=0.5)
+    optimizer: dimension(Optimizer) = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
+    learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
+    batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
+
+    @field_validator(*_SPANS)
+    @classmethod
+    def _within_span(cls, value: Any, info: ValidationInfo) -> Any:
+        _check_span(value, **_SPANS[info.field_name])
+        return value
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive_units(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError("every layer needs at least 1 unit")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_way_to_shape(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("hidden_units") is not None:
+            both = [key for key in ("layers", "units") if key in value]
+            if both:
+                raise ValueError(f"give either hidden_units or {' and '.join(both)}, not both")
+        return value
+
+
+class EarlyStoppingConfig(Section):
+    """Keras EarlyStopping settings."""
+
+    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    patience: int = Field(5, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best_weights: bool = True
+
+
+class TrainingConfig(Section):
+    """How each network is trained and how the final model is made."""
+
+    max_epochs: int = Field(50, ge=1)
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    final_model: Literal["refit", "fold_ensemble"] = "refit"
+
+
+class DataConfig(Section):
+    """Where the rows come from and which column is the target."""
+
+    train: Path | None = None
+    target: str
+    id: str | None = None
+    test: Path | None = None
+    drop: list[str] = []
+    categorical: Literal["auto"] | list[str] = "auto"
+    holdout: float = Field(0.2, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _id_is_not_target(self) -> DataConfig:
+        if self.id is not None and self.id == self.target:
+            raise ValueError(f"id and target both name column '{self.target}'; give two columns")
+        return self
+
+
+class SearchConfig(Section):
+    """The Optuna study: budget, scoring, sampler, pruner and storage."""
+
+    trials: int | None = Field(20, ge=1)
+    timeout: int | None = Field(None, ge=1, description="seconds; YAML may say '30m' or '2h'")
+    folds: int = Field(3, ge=2)
+    metric: Metric = "log_loss"
+    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    seed: int = 0
+    storage: str | None = None
+    max_failures: int | None = Field(10, ge=1, description="stop after this many failures in a row")
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("storage")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_storage_url(value)
+
+    @model_validator(mode="after")
+    def _has_budget(self) -> SearchConfig:
+        if self.trials is None and self.timeout is None:
+            raise ValueError("give trials, timeout or both, so the search ends")
+        return self
+
+
+class BackendConfig(Section):
+    """Which installed backend evaluates trials, and its options."""
+
+    name: str = "local"
+    options: dict[str, Any] = {}
+
+
+class Recipe(Section):
+    """A whole recipe. Build one with :func:`load_recipe`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    data: DataConfig
+    space: SpaceConfig = SpaceConfig()
+    training: TrainingConfig = TrainingConfig()
+    search: SearchConfig = SearchConfig()
+    backend: BackendConfig = BackendConfig()
+    output: Path | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder: ``output`` or ``runs/<name>``."""
+        return self.output if self.output is not None else Path("runs") / self.name
+
+
+def check_storage_url(url: str) -> str:
+    """Refuse a storage that is not a database URL SQLAlchemy knows, before any folder is made."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    allowed = "write an Optuna RDB URL such as sqlite:///study.db or postgresql://user@host/db"
+    try:
+        make_url(url).get_dialect()
+    except NoSuchModuleError:  # before ArgumentError, its base class
+        scheme = url.split(":", 1)[0]
+        raise ValueError(f"unknown database '{scheme}'; {allowed}") from None
+    except ArgumentError:
+        raise ValueError(f"'{url}' is not a database URL; {allowed}") from None
+    return url
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """Parse ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2h"`` or ``"600"`` into whole seconds."""
+    cleaned = text.strip().lower()
+    if cleaned.isdigit():
+        return int(cleaned)
+    parts = _DURATION.findall(cleaned)
+    if not parts or _DURATION.sub("", cleaned).strip():
+        raise ValueError(f"'{text}' is not a duration; write e.g. 90s, 30m, 1h30m or 2h")
+    return int(sum(float(amount) * _SECONDS[unit] for amount, unit in parts))
