@@ -10,10 +10,12 @@ from automl.errors import TrialFailed, UserError
 from automl.hookspecs import hookimpl
 from automl.recipe import Recipe, load_recipe
 from automl.run import SearchResult, search
+from automl.sklearn import AutoMLClassifier
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoMLClassifier",
     "ModelBundle",
     "Recipe",
     "SearchResult",
