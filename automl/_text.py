@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 import re
 from collections.abc import Iterable
+
+import numpy as np
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -15,7 +18,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def natural_key(value: object) -> tuple:
     """Sort key that orders ``Class_2`` before ``Class_10`` and numbers numerically."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         return (0, float(value), "")
     parts = re.split(r"(\d+)", str(value))
     return (1, 0.0, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))

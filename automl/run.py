@@ -102,10 +102,12 @@ def run_recipe(
     fresh: bool = False,
     progress: Progress | None = None,
     table: pd.DataFrame | None = None,
+    report: bool = True,
 ) -> SearchResult:
     """Run a validated recipe with a ready backend (see :func:`search`).
 
-    ``table`` gives the training rows in memory instead of ``recipe.data.train``. The installed
+    ``table`` gives the training rows in memory instead of ``recipe.data.train``; ``report``
+    writes ``report.html`` at the end. The installed
     plugins' observation hooks see the search start, every trial end and the end.
     """
     plugins = registry()
@@ -171,7 +173,8 @@ def run_recipe(
         scores,
         stopped,
     )
-    _write_report(run_dir)
+    if report:
+        _write_report(run_dir)
     result = SearchResult(
         board, best, study, scores, run_dir, interrupted=stopped == INTERRUPTED, stopped=stopped
     )

@@ -240,7 +240,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(_parameter_message(str(exc))) from None
         try:
             with _quiet_libraries():
-                return run_recipe(recipe, backend, table=table)
+                return run_recipe(recipe, backend, table=table, report=False)
         except UserError as exc:
             raise ValueError(_parameter_message(str(exc))) from None
         finally:

@@ -18,6 +18,8 @@ def test_classes_sort_naturally() -> None:
     labels = ["Class_10", "Class_2", "Class_1", "b", "a"]
     assert sorted(labels, key=natural_key) == ["Class_1", "Class_2", "Class_10", "a", "b"]
     assert sorted([10, 2, 1], key=natural_key) == [1, 2, 10]
+    assert sorted(np.array([1, -1, 10]), key=natural_key) == [-1, 1, 10]
+    assert sorted(np.array([1.5, 1.25]), key=natural_key) == [1.25, 1.5]
 
 
 def test_the_dataset_splits_target_id_and_schema(recipe_dict: dict) -> None:
