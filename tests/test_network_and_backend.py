@@ -96,3 +96,14 @@ def test_final_fit_trains_exactly_the_given_epochs() -> None:
         ModelSpec(hidden_units=(4,)), data.x_train, data.y_train, 3, TrainSettings(max_epochs=50), 2
     )
     assert model.optimizer.iterations.numpy() == 2 * int(np.ceil(len(data.y_train) / 128))
+
+
+@pytest.mark.parametrize(("rows", "eager"), [(120, True), (3000, False)])
+def test_tiny_fits_run_eagerly_and_larger_ones_are_traced(rows: int, eager: bool) -> None:
+    data = blobs(rows=rows)
+    spec = ModelSpec(hidden_units=(8,), learning_rate=0.05, batch_size=16)
+    result = LocalBackend().evaluate(spec, data, TrainSettings(max_epochs=2, patience=2))
+    assert result.model.run_eagerly is eager
+    best = result.history["val_loss"][result.best_epoch - 1]
+    kept = log_loss(data.y_valid, result.valid_proba, labels=[0, 1, 2])
+    assert kept == pytest.approx(best, abs=1e-4)

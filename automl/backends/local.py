@@ -16,6 +16,9 @@ from automl.space import ModelSpec
 
 # Validation and prediction batches: large, as they only cost memory, not accuracy.
 _INFERENCE_BATCH = 4096
+# Tracing a model's training step costs about as much as 150-300 eager steps of a small
+# network, so a fit of at most this many steps (tiny data, few epochs) runs eagerly.
+_EAGER_STEPS = 100
 
 
 class LocalBackend(Backend):
@@ -40,7 +43,9 @@ class LocalBackend(Backend):
         import keras
 
         started = time.perf_counter()
-        model = self._build(spec, data.x_train.shape[1], data.n_classes, settings.seed)
+        model = self._build(
+            spec, data.x_train.shape, data.n_classes, settings.seed, settings.max_epochs
+        )
         stopper = keras.callbacks.EarlyStopping(
             monitor=settings.monitor,
             patience=settings.patience,
@@ -87,7 +92,7 @@ class LocalBackend(Backend):
     ) -> Any:
         """Train on all rows for ``epochs`` epochs, without validation."""
 
-        model = self._build(spec, x.shape[1], n_classes, settings.seed)
+        model = self._build(spec, x.shape, n_classes, settings.seed, epochs)
         fitted = model.fit(
             x,
             y,
@@ -100,12 +105,16 @@ class LocalBackend(Backend):
         _raise_on_nan({"loss": fitted.history["loss"]})
         return model
 
-    def _build(self, spec: ModelSpec, n_features: int, n_classes: int, seed: int) -> Any:
+    def _build(
+        self, spec: ModelSpec, shape: tuple[int, ...], n_classes: int, seed: int, epochs: int
+    ) -> Any:
         import keras
 
         keras.utils.set_random_seed(seed)
-        model = build_model(spec, n_features, n_classes)
+        model = build_model(spec, shape[1], n_classes)
         model.jit_compile = self.jit_compile
+        steps = math.ceil(shape[0] / spec.batch_size) * epochs
+        model.run_eagerly = steps <= _EAGER_STEPS
         return model
 
 
