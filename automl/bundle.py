@@ -48,16 +48,18 @@ class ModelBundle:
     info: dict[str, Any] = field(default_factory=dict)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        """Class probabilities, one row per input row, columns in :attr:`classes` order."""
+        """Class probabilities, one row per input row, columns in :attr:`classes` order.
+
+        The members' weighted mean: each member's rows already sum to 1, so the mean's do.
+        """
         total = sum(m.weight for m in self.members)
-        proba = (
+        return (
             sum(
                 m.weight * predict_proba(m.model, m.preprocessor.transform(features))
                 for m in self.members
             )
             / total
         )
-        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """The most probable class label of each row."""

@@ -99,6 +99,7 @@ class LiveDisplay(LineDisplay):
         self._plan: dict[str, Any] = {}
         self._done = 0
         self._best: float | None = None
+        self._trial = -1
         self._now = ""
 
     def search_started(self, **plan: Any) -> None:
@@ -110,15 +111,15 @@ class LiveDisplay(LineDisplay):
 
     def trial_started(self, number: int) -> None:
         """Show the new trial."""
+        self._trial = number
         self._now = f"trial {number}: starting"
         self._show()
 
     def epoch_ended(self, fold: int, epoch: int, logs: dict[str, float]) -> None:
         """Show the current fold and epoch with the validation loss."""
-        number = self._now.split(":")[0]
         loss = f" val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
         self._now = (
-            f"{number}: fold {fold + 1}/{self._plan['folds']} "
+            f"trial {self._trial}: fold {fold + 1}/{self._plan['folds']} "
             f"epoch {epoch}/{self._plan['max_epochs']}{loss}"
         )
         self._show()
