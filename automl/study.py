@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import time
 import warnings
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from automl.errors import UserError
 from automl.metrics import direction
@@ -23,6 +24,20 @@ METRIC_ATTR = "metric"
 def default_storage(run_dir: Path) -> str:
     """SQLite in the run folder."""
     return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+
+def connect_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Open an Optuna database, riding out another process creating its tables at the same moment.
+
+    Two processes opening a new database together race to write its schema version; the loser
+    sees a unique-constraint or locked-database error, and a moment later finds the schema made.
+    """
+    for attempt in range(1, attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, OperationalError):
+            time.sleep(0.2 * attempt)
+    return optuna.storages.RDBStorage(url)
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -58,12 +73,13 @@ def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
     """Create the recipe's study, or load it to continue; ``fresh`` deletes it first."""
     name, metric = recipe.name, recipe.search.metric
     try:
+        rdb = connect_storage(storage)
         if fresh:
             with contextlib.suppress(KeyError):
-                optuna.delete_study(study_name=name, storage=storage)
+                optuna.delete_study(study_name=name, storage=rdb)
         study = optuna.create_study(
             study_name=name,
-            storage=storage,
+            storage=rdb,
             load_if_exists=True,
             direction=direction(metric),
             sampler=make_sampler(recipe.search.sampler, recipe.search.seed),
@@ -116,14 +132,14 @@ def load_run_study(run_dir: Path, storage: str | None = None) -> optuna.Study:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         recipe = load_recipe(record["recipe"])
         url = storage or recipe.search.storage or default_storage(run_dir)
-        return optuna.load_study(study_name=record["study"], storage=url)
+        return optuna.load_study(study_name=record["study"], storage=connect_storage(url))
     if not (run_dir / "study.db").is_file():
         raise UserError(f"{run_dir}: not a run folder (no run.json or study.db)")
-    url = storage or default_storage(run_dir)
-    names = optuna.get_all_study_names(storage=url)
+    rdb = connect_storage(storage or default_storage(run_dir))
+    names = optuna.get_all_study_names(storage=rdb)
     if len(names) != 1:
         raise UserError(f"{run_dir}: study.db holds {len(names)} studies and no run.json names one")
-    return optuna.load_study(study_name=names[0], storage=url)
+    return optuna.load_study(study_name=names[0], storage=rdb)
 
 
 def hide_password(storage: str) -> str:

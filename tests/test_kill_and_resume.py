@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle
-from automl.study import default_storage
+from automl.study import connect_storage, default_storage
 
 RECIPE = """
 name: killme
@@ -39,11 +39,11 @@ def start(folder: Path) -> subprocess.Popen:
 def wait_for(folder: Path, state: TrialState, count: int, limit: float = 240) -> None:
     """Poll the run's study until ``count`` trials are in ``state``."""
     deadline = time.monotonic() + limit
-    storage = default_storage(folder / "runs" / "killme")
+    url = default_storage(folder / "runs" / "killme")
     while time.monotonic() < deadline:
         if (folder / "runs" / "killme" / "study.db").is_file():
             try:
-                study = optuna.load_study(study_name="killme", storage=storage)
+                study = optuna.load_study(study_name="killme", storage=connect_storage(url))
                 if len(study.get_trials(deepcopy=False, states=(state,))) >= count:
                     return
             except KeyError:

@@ -374,3 +374,18 @@ def test_the_search_stops_after_too_many_failures_in_a_row(recipe_dict) -> None:
         "the last: ConnectionError: training service unreachable"
     )
     assert json.loads((result.run_dir / "run.json").read_text())["stopped"] == result.stopped
+
+
+def _open_storage(url: str) -> str:
+    from automl.study import connect_storage
+
+    connect_storage(url)
+    return "ok"
+
+
+def test_processes_opening_a_new_database_together_all_succeed(tmp_path) -> None:
+    import multiprocessing
+
+    url = default_storage(tmp_path)
+    with multiprocessing.get_context("fork").Pool(6) as pool:
+        assert pool.map(_open_storage, [url] * 6) == ["ok"] * 6
