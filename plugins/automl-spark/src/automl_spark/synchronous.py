@@ -1,0 +1,204 @@
+"""The ``spark-sync`` backend: synchronous data-parallel training of each fold on Spark.
+
+Every round (an epoch, or ``batches_per_round`` batches) the driver broadcasts the current
+weights and optimizer state, each partition trains its shard from them, and the driver averages
+the partitions' new states weighted by the rows they trained. After each epoch the driver scores
+the validation rows and runs the local backend's own callbacks (Keras early stopping with
+restored best weights, the NaN stop, the epoch report), so the fold result reads the same as
+the local backend's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from automl.backends import Backend, EpochCallback, FoldData, FoldResult, TrainSettings
+from automl.backends.local import (
+    _EAGER_STEPS,
+    LocalBackend,
+    _raise_on_nan,
+    _report_epochs,
+    _stop_on_nan,
+    predict_proba,
+)
+from automl.errors import TrialFailed
+from automl.space import ModelSpec
+from automl_spark.rounds import RoundPlan, ShardedFold, average
+from automl_spark.session import SessionOptions, SparkSessionHolder, threads_per_task
+from automl_spark.state import get_state, set_state
+
+_EPSILON = 1e-7  # Keras' clipping of probabilities in its cross-entropy
+
+
+class SparkSyncBackend(Backend):
+    """Train each fold data-parallel on Spark, averaging the partitions' weights every round.
+
+    Args:
+        master: the Spark master URL (``local[*]``, ``local[N]``, ``spark://host:port``, ``yarn``,
+            ``k8s://...``).
+        conf: Spark settings passed through (executor memory and cores, ...).
+        partitions: shards per fold, each trained by one task (default: Spark's default
+            parallelism, i.e. the cores Spark has).
+        batches_per_round: batches each partition trains between two averagings (default: one
+            pass over its shard, so a round is an epoch).
+        shuffle: shuffle each shard every epoch, and the rows among shards.
+        threads_per_worker: TensorFlow threads per Python worker (default: the cores a task has:
+            ``local[N]`` divides this machine's cores by N; clusters use ``spark.task.cpus``).
+        start_timeout: seconds to wait for the master and its executors before giving up.
+    """
+
+    def __init__(
+        self,
+        master: str = "local[*]",
+        conf: dict[str, str] | None = None,
+        partitions: int | None = None,
+        batches_per_round: int | None = None,
+        shuffle: bool = True,
+        threads_per_worker: int | None = None,
+        start_timeout: float = 60.0,
+    ) -> None:
+        if partitions is not None and partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        if batches_per_round is not None and batches_per_round < 1:
+            raise ValueError("batches_per_round must be at least 1")
+        self.partitions = partitions
+        self.batches_per_round = batches_per_round
+        self.shuffle = shuffle
+        self.threads_per_worker = threads_per_worker
+        self.spark = SparkSessionHolder(SessionOptions(master, conf or {}, start_timeout))
+
+    def evaluate(
+        self,
+        spec: ModelSpec,
+        data: FoldData,
+        settings: TrainSettings,
+        on_epoch: EpochCallback | None = None,
+    ) -> FoldResult:
+        """Train in synchronous rounds with early stopping; score the kept weights on validation."""
+        import keras
+
+        started = time.perf_counter()
+        model = LocalBackend()._build(
+            spec, data.x_train.shape, data.n_classes, settings.seed, settings.max_epochs
+        )
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=settings.monitor,
+            patience=settings.patience,
+            min_delta=settings.min_delta,
+            restore_best_weights=settings.restore_best_weights,
+            mode="min" if settings.monitor.endswith("loss") else "max",
+        )
+        callbacks = [stopper, _stop_on_nan(model), *_report_epochs(on_epoch)]
+        history = self._train(
+            model,
+            spec,
+            data.x_train,
+            data.y_train,
+            settings,
+            settings.max_epochs,
+            callbacks,
+            validation=(data.x_valid, data.y_valid),
+        )
+        epochs_run = len(history["loss"])
+        best_epoch = stopper.best_epoch + 1 if settings.restore_best_weights else epochs_run
+        proba = predict_proba(model, data.x_valid)
+        if not np.isfinite(proba).all():
+            raise TrialFailed("the model predicts NaN probabilities")
+        return FoldResult(
+            history=history,
+            best_epoch=best_epoch,
+            epochs_run=epochs_run,
+            seconds=time.perf_counter() - started,
+            valid_proba=proba,
+            n_params=model.count_params(),
+            model=model,
+        )
+
+    def fit(
+        self,
+        spec: ModelSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        settings: TrainSettings,
+        epochs: int,
+    ) -> Any:
+        """Train on all rows for ``epochs`` epochs in synchronous rounds; return the Keras model."""
+        model = LocalBackend()._build(spec, x.shape, n_classes, settings.seed, epochs)
+        self._train(model, spec, x, y, settings, epochs, [_stop_on_nan(model)])
+        return model
+
+    def close(self) -> None:
+        """Stop the SparkSession if this backend started it."""
+        self.spark.close()
+
+    def _train(
+        self,
+        model: Any,
+        spec: ModelSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        settings: TrainSettings,
+        epochs: int,
+        callbacks: list[Any],
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> dict[str, list[float]]:
+        """Run up to ``epochs`` epochs of rounds on ``model``'s state; return the history."""
+        import keras
+
+        session = self.spark.get()
+        context = session.sparkContext
+        partitions = self.partitions or context.defaultParallelism
+        fold = ShardedFold(context, x, y, partitions, settings.seed, self.shuffle)
+        rounds = fold.rounds_per_epoch(spec.batch_size, self.batches_per_round)
+        plan = RoundPlan(
+            spec=spec,
+            n_features=x.shape[1],
+            n_classes=model.output_shape[-1],
+            seed=settings.seed,
+            shuffle=self.shuffle,
+            batches_per_round=self.batches_per_round,
+            eager=math.ceil(max(fold.sizes) / spec.batch_size) * epochs <= _EAGER_STEPS,
+            threads=self.threads_per_worker or threads_per_task(session),
+        )
+        hooks = keras.callbacks.CallbackList(callbacks, model=model)
+        history: dict[str, list[float]] = {}
+        state, step = get_state(model), 0
+        try:
+            hooks.on_train_begin()
+            for epoch in range(epochs):
+                totals = np.zeros(3)
+                for round_ in range(rounds):
+                    state, rows, loss, accuracy, steps = average(
+                        fold.run_round(plan, state, step, epoch, round_)
+                    )
+                    totals += (rows, loss, accuracy)
+                    step += steps
+                set_state(model, state)
+                logs = {"accuracy": totals[2] / totals[0], "loss": totals[1] / totals[0]}
+                if validation is not None:
+                    logs |= _validation_logs(model, *validation)
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(float(value))
+                hooks.on_epoch_end(epoch, logs)
+                if model.stop_training:
+                    break
+            hooks.on_train_end()
+        finally:
+            fold.close()
+        _raise_on_nan(history)
+        return history
+
+
+def _validation_logs(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Keras' ``val_loss`` (sparse cross-entropy) and ``val_accuracy`` of ``model`` on (x, y)."""
+    proba = predict_proba(model, x)
+    picked = np.clip(proba[np.arange(len(y)), y], _EPSILON, 1 - _EPSILON)
+    return {
+        "val_accuracy": float(np.mean(proba.argmax(axis=1) == y)),
+        "val_loss": float(-np.mean(np.log(picked))),
+    }
