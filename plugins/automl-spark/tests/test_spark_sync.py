@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from automl.plugins import registry
 from automl.testing import BackendContract
 from automl_spark import SparkSyncBackend
