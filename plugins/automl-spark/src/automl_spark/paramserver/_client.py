@@ -1,0 +1,95 @@
+"""The worker's side of the parameter server: connect, prove the secret, pull and push."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from collections.abc import Sequence
+
+import numpy as np
+
+from automl_spark.paramserver import _wire
+from automl_spark.paramserver._wire import Kind, Layout, ProtocolError
+
+
+class ParameterClient:
+    """One worker's connection to a :class:`ParameterServer`, open inside a ``with`` block.
+
+    Args:
+        address: the server's (host, port).
+        secret: the run's secret.
+        shapes: the model's weight shapes, in order.
+        timeout: seconds any socket operation may take.
+
+    Example::
+
+        with ParameterClient(address, secret, shapes) as client:
+            while (pulled := client.pull()) is not None:
+                version, weights = pulled
+                ...
+                client.push(version, update)
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        secret: bytes,
+        shapes: Sequence[Sequence[int]],
+        *,
+        timeout: float = 120.0,
+    ) -> None:
+        self.address = address
+        self.layout = Layout(shapes)
+        self._secret = secret
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+
+    def __enter__(self) -> ParameterClient:
+        sock = socket.create_connection(self.address, timeout=self.timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._handshake(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def pull(self) -> tuple[int, list[np.ndarray]] | None:
+        """The server's version and weights, or ``None`` once the server says training is over."""
+        sock = self._connected()
+        _wire.send(sock, Kind.PULL)
+        kind, version, payload = _wire.receive(
+            sock, {Kind.WEIGHTS: self.layout.nbytes, Kind.STOP: 0}
+        )
+        if kind == Kind.STOP:
+            return None
+        return version, self.layout.split(self.layout.decode(payload))
+
+    def push(self, version: int, update: Sequence[np.ndarray]) -> float:
+        """Send an update computed from ``version``; return the scale the server applied it with
+        (0 when it was too stale and dropped)."""
+        sock = self._connected()
+        _wire.send_arrays(sock, Kind.PUSH, version, self.layout, self.layout.flatten(update))
+        _, _, payload = _wire.receive(sock, {Kind.ACK: _wire.ACK.size})
+        return _wire.ACK.unpack(payload)[0]
+
+    def _connected(self) -> socket.socket:
+        if self._sock is None:
+            raise RuntimeError("use ParameterClient inside a with block")
+        return self._sock
+
+    def _handshake(self, sock: socket.socket) -> None:
+        _, _, server_nonce = _wire.receive(sock, {Kind.CHALLENGE: _wire.NONCE_BYTES})
+        worker_nonce = secrets.token_bytes(_wire.NONCE_BYTES)
+        claim = _wire.proof(self._secret, b"worker", bytes(server_nonce), worker_nonce)
+        _wire.send(sock, Kind.HELLO, 0, worker_nonce + claim)
+        _, _, answer = _wire.receive(sock, {Kind.WELCOME: _wire.PROOF_BYTES})
+        expected = _wire.proof(self._secret, b"server", bytes(server_nonce), worker_nonce)
+        if not secrets.compare_digest(bytes(answer), expected):
+            raise ProtocolError("the server does not know the run's secret")
