@@ -77,6 +77,7 @@ def cli() -> None:
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--trials", type=click.IntRange(min=1), help="Trials to run in this call.")
 @click.option("--timeout", help="Time budget, e.g. 90s, 30m, 2h.")
+@click.option("--trial-timeout", help="Time one trial may take before it is failed, e.g. 5m.")
 @click.option("--backend", "backend_name", help="Backend name (see `automl backends`).")
 @click.option(
     "--output",
@@ -99,6 +100,7 @@ def search(
     recipe: Path,
     trials: int | None,
     timeout: str | None,
+    trial_timeout: str | None,
     backend_name: str | None,
     output: Path | None,
     seed: int | None,
@@ -132,6 +134,7 @@ def search(
         recipe,
         trials=trials,
         timeout=timeout,
+        trial_timeout=trial_timeout,
         backend=backend_name,
         output=output,
         seed=seed,

@@ -12,3 +12,7 @@ class UserError(Exception):
 
 class TrialFailed(Exception):
     """A trial could not be scored (NaN loss, a backend error); the search records it, goes on."""
+
+
+class TrialTimedOut(TrialFailed):
+    """A trial ran past the recipe's per-trial time limit (``search.trial_timeout``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from automl.backends import Backend, FoldData, FoldEpochCallback, FoldResult, TrainSettings
 from automl.data import Dataset
+from automl.errors import TrialTimedOut
 from automl.metrics import score_all
 from automl.preprocess import fit_transform
 from automl.space import ModelSpec
@@ -67,17 +69,25 @@ def evaluate_spec(
     metric: str,
     after_fold: Callable[[int, Evaluation], None] = lambda step, evaluation: None,
     on_epoch: FoldEpochCallback | None = None,
+    time_limit: float | None = None,
 ) -> Evaluation:
     """Train and score ``spec`` on every fold; ``after_fold`` may stop it by raising (pruning).
 
     ``on_epoch(fold, epoch, logs)`` reports training progress (see :class:`Backend`).
     The preprocessor is fitted on each fold's training rows only, never on its validation rows.
+    With ``time_limit`` (seconds), the trial raises :class:`~automl.errors.TrialTimedOut` at the
+    first epoch end, fold start or fold end past the limit: a backend that reports epochs is
+    stopped within an epoch, one that does not within a fold.
     """
     evaluation = Evaluation(metric)
+    clock = _Clock(time_limit)
+    if time_limit is not None:
+        on_epoch = clock.watching(on_epoch)
     prepared: list[tuple[Any, np.ndarray]] = []  # each fold's preprocessor and validation target
 
     def inputs() -> Iterator[tuple[FoldData, TrainSettings]]:
         for step, (train_rows, valid_rows) in enumerate(folds):
+            clock.check()
             train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
             preprocessor, (x_train, x_valid) = fit_transform(
                 dataset.schema, train.features, valid.features
@@ -93,8 +103,40 @@ def evaluate_spec(
             scores = score_all(metric, y_valid, result.valid_proba)
             evaluation.folds.append(FoldRecord(result, scores, preprocessor))
             after_fold(step, evaluation)
+            clock.check()
     finally:
         close = getattr(results, "close", None)
         if close is not None:
             close()
     return evaluation
+
+
+@dataclass
+class _Clock:
+    """A trial's time limit (``None``: none), counted from when the clock is made."""
+
+    limit: float | None
+    started: float = field(default_factory=time.monotonic)
+
+    def check(self) -> None:
+        """Raise :class:`TrialTimedOut` once the trial has run past its limit."""
+        if self.limit is not None and time.monotonic() - self.started > self.limit:
+            raise TrialTimedOut(
+                f"exceeded the per-trial time limit of {_seconds(self.limit)} "
+                "(search.trial_timeout)"
+            )
+
+    def watching(self, on_epoch: FoldEpochCallback | None) -> FoldEpochCallback:
+        """``on_epoch`` (or nothing), followed by a check of the limit after every epoch."""
+
+        def epoch_ended(fold: int, epoch: int, logs: dict[str, float]) -> None:
+            if on_epoch is not None:
+                on_epoch(fold, epoch, logs)
+            self.check()
+
+        return epoch_ended
+
+
+def _seconds(seconds: float) -> str:
+    """``90`` → ``"90s"``, ``1.5`` → ``"1.5s"``."""
+    return f"{seconds:g}s"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import typing
 import warnings
 from collections.abc import Callable
@@ -88,6 +89,17 @@ class PluginFailure:
     package: str
     error: str
 
+    def __str__(self) -> str:
+        return f"plugin '{self.entry_point}' ({self.package}) failed to load: {self.error}"
+
+    def may_provide(self, backend: str) -> bool:
+        """Whether the plugin's names share a word with ``backend`` (``spark``, ``spark-sync``)."""
+        return bool(_words(backend) & (_words(self.entry_point) | _words(self.package)))
+
+
+def _words(name: str) -> set[str]:
+    return set(re.split(r"[-_.\s]+", name.lower())) - {"", hookspecs.PROJECT}
+
 
 @dataclass
 class Registry:
@@ -107,13 +119,23 @@ class Registry:
                 warnings.warn(f"plugin '{impl.plugin_name}' failed in {hook}: {exc}", stacklevel=2)
 
     def backend(self, name: str) -> BackendInfo:
-        """The backend called ``name``, or a user error listing the installed ones."""
+        """The backend called ``name``, or a user error listing the installed ones.
+
+        A plugin that failed to load is named in the error when it may be the one that provides
+        ``name``, and otherwise in a warning: the search goes on with the chosen backend.
+        """
         if name in self.backends:
+            for failure in self.failures:
+                warnings.warn(f"{failure}; searching with backend '{name}'", stacklevel=2)
             return self.backends[name]
+        suspects = [f for f in self.failures if f.may_provide(name)]
+        if len(suspects) == 1:
+            raise UserError(f"backend.name: backend '{name}' is not available: {suspects[0]}")
         installed = ", ".join(sorted(self.backends))
+        failed = "; ".join(str(f) for f in suspects or self.failures)
         raise UserError(
             f"backend.name: no backend '{name}'{did_you_mean(name, self.backends)}; "
-            f"installed: {installed}"
+            f"installed: {installed}" + (f"; {failed}" if failed else "")
         )
 
 
@@ -179,7 +201,8 @@ def _load_entry_points(
         except Exception as exc:  # a broken plugin must not break the product
             if manager.get_plugin(entry.name) is not None:
                 manager.unregister(name=entry.name)
-            result.failures.append(PluginFailure(entry.name, package, f"{exc}".strip()))
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            result.failures.append(PluginFailure(entry.name, package, reason))
             continue
         packages[entry.name] = (package, version)
 

@@ -64,6 +64,7 @@ def search(
     *,
     trials: int | None = None,
     timeout: str | int | None = None,
+    trial_timeout: str | int | None = None,
     backend: str | None = None,
     output: str | Path | None = None,
     seed: int | None = None,
@@ -83,6 +84,7 @@ def search(
     overrides = {
         "search.trials": trials,
         "search.timeout": timeout,
+        "search.trial_timeout": trial_timeout,
         "backend.name": backend,
         "output": output,
         "search.seed": seed,
@@ -131,7 +133,15 @@ def run_recipe(
 
     def score(spec: ModelSpec, after_fold: Callable) -> Any:
         return evaluate_spec(
-            spec, search_rows, folds, backend, settings, metric, after_fold, progress.epoch_ended
+            spec,
+            search_rows,
+            folds,
+            backend,
+            settings,
+            metric,
+            after_fold,
+            progress.epoch_ended,
+            time_limit=recipe.search.trial_timeout,
         )
 
     def trial_ended(end: TrialEnd) -> None:

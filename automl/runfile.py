@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -13,12 +15,22 @@ import optuna
 from optuna.trial import TrialState
 
 from automl._files import write_text
+from automl.plugins import registry
 from automl.recipe import Recipe
 from automl.search import INTERRUPTED
 from automl.study import hide_password
 
 RUN_FILE = "run.json"
-_VERSIONED = ("automl", "tensorflow", "keras", "optuna", "scikit-learn", "numpy", "pandas")
+_VERSIONED = (
+    "automl",
+    "tensorflow",
+    "keras",
+    "optuna",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pyspark",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -30,6 +42,51 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
+
+
+def machine() -> dict[str, Any]:
+    """The platform, CPU count and the accelerators TensorFlow sees (when it is loaded)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "accelerators": _accelerators(),
+    }
+
+
+def _accelerators() -> list[dict[str, str]] | None:
+    """GPUs/TPUs as TensorFlow lists them; ``None`` when this process never loaded TensorFlow."""
+    if "tensorflow" not in sys.modules:
+        return None
+    import tensorflow as tf
+
+    found = []
+    for device in tf.config.list_physical_devices():
+        if device.device_type == "CPU":
+            continue
+        details = tf.config.experimental.get_device_details(device)
+        found.append(
+            {
+                "name": device.name,
+                "type": device.device_type,
+                "model": str(details.get("device_name", "")),
+            }
+        )
+    return found
+
+
+def seeds(recipe: Recipe) -> dict[str, Any]:
+    """Every seed the run used, all derived from ``search.seed``."""
+    seed = recipe.search.seed
+    return {
+        "search.seed": seed,
+        "sampler": seed,
+        "holdout_and_folds": seed,
+        "fold_training": [seed + fold for fold in range(recipe.search.folds)],
+        "final_model": seed,
+    }
 
 
 def recorded_recipe(recipe: Recipe) -> dict[str, Any]:
@@ -77,6 +134,9 @@ def write_run_file(
             "architecture": best.user_attrs.get("architecture"),
         },
         "holdout": holdout,
+        "seeds": seeds(recipe),
         "versions": library_versions(),
+        "machine": machine(),
+        "failed_plugins": [failure.__dict__ for failure in registry().failures],
     }
     write_text(run_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")

@@ -126,8 +126,11 @@ class SearchConfig(Section):
     seed: int = 0
     storage: str | None = None
     max_failures: int | None = Field(10, ge=1, description="stop after this many failures in a row")
+    trial_timeout: int | None = Field(
+        None, ge=1, description="seconds one trial may run before it is failed; '90s', '10m'"
+    )
 
-    @field_validator("timeout", mode="before")
+    @field_validator("timeout", "trial_timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
