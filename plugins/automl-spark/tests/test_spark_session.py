@@ -1,0 +1,66 @@
+"""The session helper's one-line errors, and the settings it gives a local master."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Any
+
+import pytest
+
+from automl.errors import UserError
+from automl_spark.session import (
+    SessionOptions,
+    check_master_reachable,
+    find_java,
+    session_conf,
+    spark_session,
+    threads_per_task,
+)
+
+
+def test_a_master_nobody_listens_on_is_a_user_error_within_the_timeout() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(UserError, match=rf"backend.options.master: cannot reach .*:{port}"):
+        check_master_reachable(f"spark://127.0.0.1:{port}", timeout=2)
+
+
+def test_a_malformed_master_url_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="expected spark://HOST:PORT"):
+        check_master_reachable("spark://no-port", timeout=1)
+
+
+def test_java_is_looked_up_in_java_home_then_on_path(tmp_path: Any) -> None:
+    assert find_java({"PATH": str(tmp_path)}) is None
+    assert find_java({"JAVA_HOME": str(tmp_path), "PATH": "/usr/bin"}) is None
+    (tmp_path / "bin").mkdir()
+    java = tmp_path / "bin" / "java"
+    java.write_text("#!/bin/sh\n")
+    java.chmod(0o755)
+    assert find_java({"JAVA_HOME": str(tmp_path)}) == str(java)
+
+
+def test_without_pyspark_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # what an uninstalled package imports as
+    with pytest.raises(UserError, match="pip install automl-spark"):
+        spark_session(SessionOptions())
+
+
+def test_a_local_master_runs_this_interpreter_on_loopback_and_passes_conf_through() -> None:
+    conf = session_conf(SessionOptions("local[2]", {"spark.executor.memory": "2g"}))
+    assert conf["spark.pyspark.python"] == sys.executable
+    assert conf["spark.driver.host"] == "127.0.0.1"
+    assert conf["spark.executor.memory"] == "2g"
+    assert "spark.pyspark.python" not in session_conf(SessionOptions("spark://h:7077"))
+
+
+def test_the_running_session_is_reused_and_another_master_refused(spark: Any) -> None:
+    again, started = spark_session(SessionOptions("local[2]"))
+    assert again is spark and not started
+    with pytest.raises(UserError, match="already runs Spark on 'local\\[2\\]'"):
+        spark_session(SessionOptions("local[3]"))
+    assert threads_per_task(spark) >= 1
