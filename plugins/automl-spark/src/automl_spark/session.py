@@ -1,10 +1,12 @@
 """The one SparkSession of a search: started on first use, reused by every trial, then stopped.
 
-A Spark master URL comes from the backend's options (``local[*]`` by default); any master works
-(``local[N]``, ``spark://host:port``, ``yarn``, ``k8s://...``) and any Spark setting passes through
-``conf``. For a local master the Python workers run this interpreter and all traffic stays on
-loopback. A missing pyspark, a missing Java or an unreachable master is a one-line
-:class:`~automl.errors.UserError`, never a hang.
+A Spark master URL comes from the backend's options; any master works (``local[N]``,
+``spark://host:port``, ``yarn``, ``k8s://...``) and any Spark setting passes through ``conf``.
+Without a master, a session already running in the process is used (a notebook's, or the one a
+pyspark.ml Estimator is fitted in), else Spark starts on ``local[*]``. For a local master the
+Python workers run this interpreter and all traffic stays on loopback. A missing pyspark, a
+missing Java or an unreachable master is a one-line :class:`~automl.errors.UserError`, never a
+hang.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from automl.errors import UserError
 INSTALL_HINT = "pip install automl-spark (it brings pyspark), or pip install 'pyspark>=4.1'"
 _LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\s*\d+)?\])?$")
 _LOOPBACK = "127.0.0.1"
+DEFAULT_MASTER = "local[*]"
 
 
 @dataclass(frozen=True)
@@ -31,13 +34,14 @@ class SessionOptions:
     """Where and how to start Spark.
 
     Args:
-        master: a Spark master URL; ``local[*]`` runs Spark inside this process on every core.
+        master: a Spark master URL (``local[*]`` runs Spark inside this process on every core);
+            ``None`` uses the session already running in this process, else ``local[*]``.
         conf: Spark settings passed through as they are (e.g. ``spark.executor.memory``).
         start_timeout: seconds to wait for the master to answer and for executors to register.
         app_name: the application name shown by the Spark master.
     """
 
-    master: str = "local[*]"
+    master: str | None = None
     conf: Mapping[str, str] = field(default_factory=dict)
     start_timeout: float = 60.0
     app_name: str = "automl"
@@ -45,7 +49,7 @@ class SessionOptions:
     @property
     def is_local(self) -> bool:
         """Whether Spark runs inside this process (a ``local`` master)."""
-        return bool(_LOCAL_MASTER.match(self.master))
+        return bool(_LOCAL_MASTER.match(self.master or DEFAULT_MASTER))
 
 
 class SparkSessionHolder:
@@ -74,7 +78,7 @@ class SparkSessionHolder:
 
 
 def spark_session(options: SessionOptions) -> tuple[Any, bool]:
-    """Return ``(session, started)``: the running session for ``options.master`` or a new one.
+    """Return ``(session, started)``: the running session (for ``options.master``) or a new one.
 
     Raises:
         UserError: pyspark is missing, Java is missing, the master cannot be reached, no executor
@@ -87,7 +91,7 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:
         running = active.sparkContext.master
-        if running != options.master:
+        if options.master not in (None, running):
             raise UserError(
                 f"backend.options.master: this process already runs Spark on '{running}'; "
                 f"one process can hold one Spark master, not also '{options.master}'"
@@ -98,8 +102,9 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
             "backend: Spark needs Java 17 or 21 and none was found: install a JDK and put "
             "`java` on PATH or set JAVA_HOME"
         )
-    check_master_reachable(options.master, options.start_timeout)
-    builder = SparkSession.builder.master(options.master).appName(options.app_name)
+    master = options.master or DEFAULT_MASTER
+    check_master_reachable(master, options.start_timeout)
+    builder = SparkSession.builder.master(master).appName(options.app_name)
     for key, value in session_conf(options).items():
         builder = builder.config(key, value)
     if options.is_local:
@@ -108,7 +113,7 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
     try:
         session = builder.getOrCreate()
     except Exception as exc:
-        raise UserError(f"backend: Spark did not start on '{options.master}': {exc}") from None
+        raise UserError(f"backend: Spark did not start on '{master}': {exc}") from None
     session.sparkContext.setLogLevel("ERROR")
     _wait_for_executors(session, options)
     return session, True

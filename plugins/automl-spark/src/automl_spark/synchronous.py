@@ -39,7 +39,8 @@ class SparkSyncBackend(Backend):
 
     Args:
         master: the Spark master URL (``local[*]``, ``local[N]``, ``spark://host:port``, ``yarn``,
-            ``k8s://...``).
+            ``k8s://...``); by default the SparkSession running in this process, else
+            ``local[*]``.
         conf: Spark settings passed through (executor memory and cores, ...).
         partitions: shards per fold, each trained by one task (default: Spark's default
             parallelism, i.e. the cores Spark has).
@@ -53,7 +54,7 @@ class SparkSyncBackend(Backend):
 
     def __init__(
         self,
-        master: str = "local[*]",
+        master: str | None = None,
         conf: dict[str, str] | None = None,
         partitions: int | None = None,
         batches_per_round: int | None = None,
