@@ -3,10 +3,13 @@
 A bundle is a folder::
 
     bundle.json              classes, feature schema, id column, members, spec, metrics, versions
-    model.keras              one member per model (refit: one; fold ensemble: one per fold)
+    model.keras              one member per model (refit: one; fold ensemble: one per fold;
+                             ensemble: the fold models of each chosen trial, weighted)
+    model_<n>.joblib         a scikit-learn member (the gradient boosting reference)
     preprocessor.joblib      the member's fitted scikit-learn preprocessor
 
-Models load with Keras safe mode; predicting needs neither Spark nor the recipe.
+Keras models load with Keras safe mode; the joblib files are local files the run wrote, never
+bytes from a network. Predicting needs neither Spark nor the recipe.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from automl._files import replace_folder
+from automl.artifacts import load_model, save_model
 from automl.backends.local import predict_proba
 from automl.data import FeatureSchema, read_features
 from automl.errors import UserError
@@ -30,7 +34,8 @@ BUNDLE_FILE = "bundle.json"
 
 @dataclass
 class Member:
-    """One model of the bundle with the preprocessor fitted on its training rows."""
+    """One model of the bundle (Keras, or scikit-learn with ``predict_proba``) with the
+    preprocessor fitted on its training rows."""
 
     model: Any
     preprocessor: Any
@@ -53,13 +58,7 @@ class ModelBundle:
         The members' weighted mean: each member's rows already sum to 1, so the mean's do.
         """
         total = sum(m.weight for m in self.members)
-        return (
-            sum(
-                m.weight * predict_proba(m.model, m.preprocessor.transform(features))
-                for m in self.members
-            )
-            / total
-        )
+        return sum(m.weight * _member_proba(m, features) for m in self.members) / total
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """The most probable class label of each row."""
@@ -82,11 +81,11 @@ class ModelBundle:
         for index, member in enumerate(self.members):
             stem = "model" if len(self.members) == 1 else f"model_{index + 1}"
             prep = "preprocessor" if len(self.members) == 1 else f"preprocessor_{index + 1}"
-            member.model.save(folder / f"{stem}.keras")
+            model_file = save_model(member.model, folder / stem)
             joblib.dump(member.preprocessor, folder / f"{prep}.joblib")
             entries.append(
                 {
-                    "model": f"{stem}.keras",
+                    "model": model_file,
                     "preprocessor": f"{prep}.joblib",
                     "weight": member.weight,
                 }
@@ -104,8 +103,6 @@ class ModelBundle:
     @classmethod
     def load(cls, path: str | Path) -> ModelBundle:
         """Load a bundle folder written by :meth:`save` (Keras safe mode on)."""
-        import keras
-
         folder = Path(path)
         manifest_path = folder / BUNDLE_FILE
         if not manifest_path.is_file():
@@ -114,7 +111,7 @@ class ModelBundle:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             members = [
                 Member(
-                    keras.models.load_model(folder / e["model"], safe_mode=True, compile=False),
+                    load_model(folder / e["model"]),
                     joblib.load(folder / e["preprocessor"]),
                     float(e["weight"]),
                 )
@@ -134,3 +131,10 @@ class ModelBundle:
             manifest.get("id_column"),
             info,
         )
+
+
+def _member_proba(member: Member, features: pd.DataFrame) -> np.ndarray:
+    x = member.preprocessor.transform(features)
+    if hasattr(member.model, "predict_proba"):  # scikit-learn
+        return member.model.predict_proba(x)
+    return predict_proba(member.model, x)

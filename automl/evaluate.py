@@ -90,7 +90,7 @@ def evaluate_spec(
             clock.check()
             train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
             preprocessor, (x_train, x_valid) = fit_transform(
-                dataset.schema, train.features, valid.features
+                dataset.schema, train.features, valid.features, transform=spec.transform
             )
             prepared.append((preprocessor, valid.target))
             data = FoldData(x_train, train.target, x_valid, valid.target, len(dataset.classes))

@@ -12,6 +12,9 @@ from optuna.trial import FrozenTrial, TrialState
 from automl._files import write_text
 
 INTERRUPTED = "interrupted: the run stopped during this trial"
+# Study attributes holding the scores of the rows that are not trials.
+REFERENCE_ATTR = "reference"
+ENSEMBLE_ATTR = "ensemble"
 _STATES = {
     TrialState.COMPLETE: "complete",
     TrialState.PRUNED: "pruned",
@@ -26,6 +29,8 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
 
     Columns: rank, trial, state, the metric's mean (named after it), std, fold_1..fold_k,
     log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, reason.
+    The ensemble (state ``ensemble``, out-of-fold scores) and the gradient boosting reference
+    (state ``reference``) are ranked among the complete trials when the run made them.
     """
     metric = study.user_attrs.get("metric", "value")
     rows = [
@@ -33,22 +38,29 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
         for trial in study.get_trials(deepcopy=False)
         if trial.state != TrialState.WAITING
     ]
+    rows += [
+        _extra_row(state, study.user_attrs[state], metric)
+        for state in (ENSEMBLE_ATTR, REFERENCE_ATTR)
+        if state in study.user_attrs
+    ]
     columns = ["rank", "trial", "state", metric, "std"]
     board = pd.DataFrame(rows)
     if board.empty:
         return pd.DataFrame(columns=[*columns, "architecture", "reason"])
     ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
-    order = {"complete": 0, "pruned": 1, "failed": 2, "running": 3}
+    order = {"complete": 0, "ensemble": 0, "reference": 0, "pruned": 1, "failed": 2, "running": 3}
     board["_order"] = board["state"].map(order)
     board["_key"] = board[metric] if ascending else -board[metric]
     board = board.sort_values(["_order", "_key", "trial"], na_position="last", kind="stable")
-    board = board.drop(columns=["_order", "_key"]).reset_index(drop=True)
-    complete = board["state"] == "complete"
+    board = board.reset_index(drop=True)
+    if board["trial"].isna().any():  # the ensemble and reference rows are no trials
+        board["trial"] = board["trial"].astype("Int64")
+    complete = board["_order"] == 0
     board.insert(
         0, "rank", pd.array([i + 1 if c else None for i, c in enumerate(complete)], dtype="Int64")
     )
     folds = sorted((c for c in board.columns if c.startswith("fold_")), key=lambda c: int(c[5:]))
-    rest = [c for c in board.columns if c not in {*columns, *folds}]
+    rest = [c for c in board.columns if c not in {*columns, *folds, "_order", "_key"}]
     return board[[*columns, *folds, *rest]]
 
 
@@ -76,6 +88,23 @@ def _row(trial: FrozenTrial, metric: str) -> dict:
         "reason": _reason(trial, state),
     }
     return row
+
+
+def _extra_row(state: str, record: dict, metric: str) -> dict:
+    """The row of the ensemble or the reference, from its study attribute."""
+    fold_values = record.get("fold_values", [])
+    return {
+        "trial": None,
+        "state": state,
+        metric: record.get("value", math.nan),
+        "std": record.get("std", math.nan),
+        **{f"fold_{i + 1}": v for i, v in enumerate(fold_values)},
+        "log_loss": record.get("log_loss", math.nan),
+        "accuracy": record.get("accuracy", math.nan),
+        "seconds": record.get("seconds", math.nan),
+        "architecture": record.get("architecture", ""),
+        "reason": "",
+    }
 
 
 def _reason(trial: FrozenTrial, state: str) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,22 +17,32 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from automl._files import write_text
+from automl.artifacts import TRIALS_FOLDER
 from automl.backends import Backend, TrainSettings
-from automl.bundle import BUNDLE_FILE, ModelBundle
-from automl.data import Dataset, load_dataset
+from automl.bundle import ModelBundle
+from automl.data import load_dataset
 from automl.errors import UserError
 from automl.evaluate import evaluate_spec
-from automl.final import holdout_scores, train_final
+from automl.final import best_bundle, keep_trial
 from automl.leaderboard import build_leaderboard, write_leaderboard
 from automl.plugins import registry
 from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
-from automl.runfile import RUN_FILE, library_versions, write_run_file
+from automl.reference import REFERENCE_FOLDER, ensure_reference
+from automl.runfile import RUN_FILE, write_run_file
 from automl.search import INTERRUPTED, Budget, TrialEnd, run_trials
 from automl.space import ModelSpec
 from automl.study import default_storage, open_study, requeue_interrupted
 
-_ARTIFACTS = ("best", "leaderboard.csv", "leaderboard.md", RUN_FILE, "predictions.csv")
+_ARTIFACTS = (
+    "best",
+    "leaderboard.csv",
+    "leaderboard.md",
+    RUN_FILE,
+    "predictions.csv",
+    TRIALS_FOLDER,
+    REFERENCE_FOLDER,
+)
 
 
 @dataclass
@@ -126,13 +135,16 @@ def run_recipe(
     if fresh:
         _remove_artifacts(run_dir)
     requeue_interrupted(study)
+    if not study.trials:  # a new study starts with the recipe's warm start, in order
+        for params in recipe.space.warm_start:
+            study.enqueue_trial(params)
     plugins.notify("search_started", recipe=recipe, study=study, run_dir=run_dir)
     settings = _settings(recipe)
     metric = recipe.search.metric
     progress = progress or Progress()
 
     def score(spec: ModelSpec, after_fold: Callable) -> Any:
-        return evaluate_spec(
+        evaluation = evaluate_spec(
             spec,
             search_rows,
             folds,
@@ -143,6 +155,9 @@ def run_recipe(
             progress.epoch_ended,
             time_limit=recipe.search.trial_timeout,
         )
+        if recipe.training.final_model == "ensemble":
+            keep_trial(run_dir, spec, evaluation, folds, len(search_rows))
+        return evaluation
 
     def trial_ended(end: TrialEnd) -> None:
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -157,6 +172,14 @@ def run_recipe(
         max_epochs=settings.max_epochs,
         metric=metric,
     )
+    if recipe.reference.enabled:  # its time counts against the search's time budget
+        clock = time.perf_counter()
+        ensure_reference(
+            study, search_rows, folds, recipe.reference, metric, recipe.search.seed, run_dir
+        )
+        if budget.timeout is not None:
+            spent = time.perf_counter() - clock
+            budget = replace(budget, timeout=max(1.0, budget.timeout - spent))
     clock = time.perf_counter()
     try:
         stopped = run_trials(
@@ -168,7 +191,10 @@ def run_recipe(
     board = build_leaderboard(study)
     write_leaderboard(board, run_dir)
     clock = time.perf_counter()
-    best, scores = _best_bundle(recipe, study, search_rows, holdout, folds, backend, settings)
+    best, scores = best_bundle(recipe, study, search_rows, holdout, folds, backend, settings)
+    if recipe.training.final_model == "ensemble" or recipe.reference.enabled:
+        board = build_leaderboard(study)  # with the ensemble's and the reference's rows
+        write_leaderboard(board, run_dir)
     if best is not None and recipe.data.test is not None:
         write_text(
             run_dir / "predictions.csv", best.predict_file(recipe.data.test).to_csv(index=False)
@@ -223,63 +249,6 @@ def _remove_artifacts(run_dir: Path) -> None:
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-
-
-def _best_bundle(
-    recipe: Recipe,
-    study: optuna.Study,
-    search_rows: Dataset,
-    holdout: Dataset | None,
-    folds: list,
-    backend: Backend,
-    settings: TrainSettings,
-) -> tuple[ModelBundle | None, dict[str, float] | None]:
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return None, None
-    best_trial = study.best_trial
-    mode = recipe.training.final_model
-    folder = recipe.run_dir / "best"
-    kept = _existing_bundle(folder, best_trial.number, mode)
-    if kept is not None:
-        return kept, kept.info.get("holdout")
-    spec = ModelSpec.from_dict(best_trial.user_attrs["spec"])
-    members = train_final(
-        spec, best_trial.user_attrs["best_epochs"], search_rows, folds, backend, settings, mode
-    )
-    bundle = ModelBundle(
-        members,
-        search_rows.classes,
-        search_rows.schema,
-        recipe.data.id,
-        {
-            "trial": best_trial.number,
-            "final_model": mode,
-            "spec": spec.to_dict(),
-            "architecture": spec.describe(),
-            "target": recipe.data.target,
-            "cv": {
-                "metric": recipe.search.metric,
-                "mean": best_trial.value,
-                "std": best_trial.user_attrs.get("std"),
-            },
-            "versions": library_versions(),
-        },
-    )
-    scores = holdout_scores(bundle, holdout, recipe.search.metric) if holdout else None
-    bundle.info["holdout"] = scores
-    bundle.save(folder)
-    return bundle, scores
-
-
-def _existing_bundle(folder: Path, trial: int, mode: str) -> ModelBundle | None:
-    """The saved bundle, when it already holds this trial's final model."""
-    try:
-        manifest = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if manifest.get("trial") != trial or manifest.get("final_model") != mode:
-        return None
-    return ModelBundle.load(folder)
 
 
 def _write_report(run_dir: Path) -> None:

@@ -23,6 +23,8 @@ class ModelSpec:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     batch_size: int = 128
+    transform: str = "none"
+    lr_schedule: str = "constant"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (lists, numbers, strings)."""
@@ -40,8 +42,12 @@ class ModelSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def describe(self) -> str:
-        """One readable cell, e.g. ``200-50 relu he_normal bn drop0.1 adam lr3e-3 bs512``."""
-        words = ["-".join(str(u) for u in self.hidden_units), self.activation, self.initializer]
+        """One readable cell, e.g. ``log1p 200-50 relu he_normal bn drop0.1 adam lr3e-3 bs512``.
+
+        The feature transform leads when there is one.
+        """
+        words = [] if self.transform == "none" else [self.transform]
+        words += ["-".join(str(u) for u in self.hidden_units), self.activation, self.initializer]
         if self.batch_norm:
             words.append("bn")
         if self.dropout > 0:
@@ -51,6 +57,8 @@ class ModelSpec:
             f"lr{self.learning_rate:.0e}".replace("e-0", "e-"),
             f"bs{self.batch_size}",
         ]
+        if self.lr_schedule != "constant":
+            words.append(self.lr_schedule)
         return " ".join(words)
 
 
@@ -73,6 +81,8 @@ def suggest_spec(space: SpaceConfig, trial: optuna.trial.BaseTrial) -> ModelSpec
         optimizer=_suggest(trial, "optimizer", space.optimizer),
         learning_rate=_suggest(trial, "learning_rate", space.learning_rate),
         batch_size=_suggest(trial, "batch_size", space.batch_size),
+        transform=_suggest(trial, "transform", space.transform),
+        lr_schedule=_suggest(trial, "lr_schedule", space.lr_schedule),
     )
 
 

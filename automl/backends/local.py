@@ -61,7 +61,12 @@ class LocalBackend(Backend):
             validation_batch_size=_INFERENCE_BATCH,
             epochs=settings.max_epochs,
             shuffle=True,
-            callbacks=[stopper, _stop_on_nan(model), *_report_epochs(on_epoch)],
+            callbacks=[
+                stopper,
+                _stop_on_nan(model),
+                *_schedule(spec, settings),
+                *_report_epochs(on_epoch),
+            ],
             verbose=settings.verbose,
         )
         history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
@@ -143,6 +148,24 @@ def _stop_on_nan(model: Any) -> Any:
             model.stop_training = True
 
     return keras.callbacks.LambdaCallback(on_epoch_end=check)
+
+
+def _schedule(spec: ModelSpec, settings: TrainSettings) -> list[Any]:
+    """``plateau``: divide the learning rate by 4 when the monitored value stops improving for
+    about half the early-stopping patience (at least one epoch)."""
+    if spec.lr_schedule != "plateau":
+        return []
+    import keras
+
+    return [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=settings.monitor,
+            mode="min" if settings.monitor.endswith("loss") else "max",
+            factor=0.25,
+            patience=max(1, settings.patience // 2),
+            min_delta=settings.min_delta,
+        )
+    ]
 
 
 def _report_epochs(on_epoch: EpochCallback | None) -> list[Any]:

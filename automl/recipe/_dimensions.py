@@ -31,12 +31,16 @@ INITIALIZERS = (
     "orthogonal",
 )
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam", "adamax")
+TRANSFORMS = ("none", "log1p", "sqrt", "quantile")
+SCHEDULES = ("constant", "plateau")
 METRICS = ("log_loss", "accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
 
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 Initializer = Literal[INITIALIZERS]  # type: ignore[valid-type]
 Optimizer = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 Metric = Literal[METRICS]  # type: ignore[valid-type]
+Transform = Literal[TRANSFORMS]  # type: ignore[valid-type]
+Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
 T = TypeVar("T")
 
 

@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from automl._text import did_you_mean
 from automl.recipe._dimensions import (
     Activation,
     Choices,
@@ -23,7 +24,9 @@ from automl.recipe._dimensions import (
     IntRange,
     Metric,
     Optimizer,
+    Schedule,
     Section,
+    Transform,
     _check_span,
     dimension,
 )
@@ -55,6 +58,24 @@ class SpaceConfig(Section):
     optimizer: dimension(Optimizer) = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
     learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
+    transform: dimension(Transform) = "none"
+    lr_schedule: dimension(Schedule) = "constant"
+    warm_start: list[dict[str, Any]] = Field(
+        [], description="parameters of the first trials, e.g. {layers: 2, units_1: 200, ...}"
+    )
+
+    @field_validator("warm_start")
+    @classmethod
+    def _known_parameters(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = [n for n in cls.model_fields if n not in {"units", "hidden_units", "warm_start"}]
+        for point in value:
+            for key in point:
+                if key not in names and not re.fullmatch(r"units_[1-9]\d*", str(key)):
+                    raise ValueError(
+                        f"unknown parameter '{key}'{did_you_mean(str(key), names)}; "
+                        f"allowed: {', '.join(names)}, units_1, units_2, ..."
+                    )
+        return value
 
     @field_validator(*_SPANS)
     @classmethod
@@ -93,7 +114,28 @@ class TrainingConfig(Section):
 
     max_epochs: int = Field(50, ge=1)
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
-    final_model: Literal["refit", "fold_ensemble"] = "refit"
+    final_model: Literal["refit", "fold_ensemble", "ensemble"] = "refit"
+
+
+class ReferenceConfig(Section):
+    """The gradient boosting reference: scikit-learn's HistGradientBoostingClassifier."""
+
+    enabled: bool = False
+    learning_rate: float = Field(0.1, gt=0)
+    max_iter: int = Field(100, ge=1)
+    max_leaf_nodes: int = Field(31, ge=2)
+    min_samples_leaf: int = Field(20, ge=1)
+    l2_regularization: float = Field(0.0, ge=0)
+    max_features: float = Field(1.0, gt=0, le=1)
+    early_stopping: Literal["auto"] | bool = "auto"
+
+
+class EnsembleConfig(Section):
+    """Greedy ensemble selection over the best trials (``training.final_model: ensemble``)."""
+
+    candidates: int = Field(10, ge=1, description="the best trials the ensemble may use")
+    rounds: int = Field(50, ge=1)
+    reference: bool = Field(True, description="the reference may join when it helps")
 
 
 class DataConfig(Section):
@@ -161,6 +203,8 @@ class Recipe(Section):
     data: DataConfig
     space: SpaceConfig = SpaceConfig()
     training: TrainingConfig = TrainingConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
+    reference: ReferenceConfig = ReferenceConfig()
     search: SearchConfig = SearchConfig()
     backend: BackendConfig = BackendConfig()
     output: Path | None = None

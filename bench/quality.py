@@ -1,0 +1,195 @@
+"""Model quality on Otto: the gradient boosting reference against ``automl search``, one split.
+
+In one process and on the same stratified 80/20 split (random_state 0; the search never sees the
+holdout rows), it trains scikit-learn's HistGradientBoostingClassifier with defaults on the
+search rows, then runs ``automl`` on ``recipes/otto.yaml`` with a time budget, and prints the
+holdout log-loss, accuracy and wall time of each, the best single trial and the reference inside
+the run, and when the search's best out-of-fold score first reached 0.49. The best-so-far curve
+(time → best out-of-fold log-loss) is written as a PNG.
+
+    .venv/bin/python bench/quality.py [--minutes 60] [--data PATH] [--png bench/quality.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+from optuna.trial import TrialState
+
+import automl
+from automl.artifacts import TRIALS_FOLDER, artifact_key, load_fold_models
+from automl.bundle import Member, ModelBundle
+from automl.data import load_dataset
+from automl.metrics import score_all
+from automl.recipe import load_recipe
+from automl.reference import REFERENCE_FOLDER
+from automl.space import ModelSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared/data/otto/train.csv.gz"
+RECIPE = ROOT / "recipes/otto.yaml"
+TARGET = 0.49  # the out-of-fold log-loss the search should reach early
+FINAL_SHARE = 0.05  # of the budget, kept for the ensemble and the holdout scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run both systems on the same split, print the table, draw the curve."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="automl's whole budget")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Otto train.csv(.gz)")
+    parser.add_argument("--recipe", type=Path, default=RECIPE)
+    parser.add_argument("--output", type=Path, default=ROOT / "bench/out/quality")
+    parser.add_argument("--png", type=Path, default=ROOT / "bench/quality.png")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        print(f"quality.py: data file not found: {args.data} (use --data PATH)", file=sys.stderr)
+        return 2
+    timeout = max(60, round(args.minutes * 60 * (1 - FINAL_SHARE)))
+    recipe = load_recipe(
+        args.recipe,
+        {"data.train": str(args.data), "search.timeout": timeout, "output": str(args.output)},
+    )
+    rows = {}
+    search_rows, holdout = load_dataset(recipe.data).split_holdout(
+        recipe.data.holdout, recipe.search.seed
+    )
+    rows["HistGradientBoosting, defaults"] = gradient_boosting(search_rows, holdout)
+    print_row("HistGradientBoosting, defaults", *rows["HistGradientBoosting, defaults"])
+
+    started = time.perf_counter()
+    result = automl.search(recipe, fresh=True)
+    wall = time.perf_counter() - started
+    scores = result.holdout or {}
+    name = f"automl ({recipe.training.final_model}), {args.minutes:g} min budget"
+    rows[name] = (scores.get("log_loss", np.nan), scores.get("accuracy", np.nan), wall)
+    inside = inside_the_run(result, holdout)
+    print(
+        f"\nOtto, stratified 80/20 split (random_state 0): {len(search_rows)} search rows, "
+        f"{len(holdout)} holdout rows\n"
+    )
+    print(f"{'system':44} {'log-loss':>9} {'accuracy':>9} {'time':>8}")
+    for label, (loss, accuracy, seconds) in {**rows, **inside}.items():
+        print_row(label, loss, accuracy, seconds)
+    counts = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    for trial in result.study.trials:
+        key = trial.state.name.lower()
+        counts[key] = counts.get(key, 0) + 1
+    print(f"\ntrials: {', '.join(f'{n} {s}' for s, n in counts.items())}")
+    curve = best_so_far(result.study)
+    reached = next((t for t, v in curve if v <= TARGET), None)
+    when = f"after {reached / 60:.1f} min" if reached is not None else "not reached"
+    print(f"best out-of-fold log-loss {TARGET}: {when}")
+    board = result.leaderboard
+    print(
+        "\n"
+        + board.head(8)[
+            ["rank", "trial", "state", "log_loss", "accuracy", "architecture"]
+        ].to_string(index=False)
+    )
+    draw_curve(curve, result, args.png)
+    print(f"\ncurve: {args.png}")
+    return 0
+
+
+def gradient_boosting(search_rows, holdout) -> tuple[float, float, float]:
+    """HistGradientBoostingClassifier, defaults, on the raw search rows; holdout scores, seconds."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    started = time.perf_counter()
+    model = HistGradientBoostingClassifier(random_state=0)
+    model.fit(search_rows.features.to_numpy(np.float64), search_rows.target)
+    proba = model.predict_proba(holdout.features.to_numpy(np.float64))
+    scores = score_all("log_loss", holdout.target, proba)
+    return scores["log_loss"], scores["accuracy"], time.perf_counter() - started
+
+
+def inside_the_run(result, holdout) -> dict[str, tuple[float, float, float]]:
+    """Holdout scores of the run's best single trial and its reference (their fold models)."""
+    rows = {}
+    complete = result.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if complete:
+        best = result.study.best_trial
+        key = artifact_key(ModelSpec.from_dict(best.user_attrs["spec"]).to_json())
+        rows[f"  best single trial ({best.number}), fold models"] = (
+            result.run_dir / TRIALS_FOLDER / key
+        )
+    rows["  reference in the run, fold models"] = result.run_dir / REFERENCE_FOLDER
+    scored = {}
+    for label, folder in rows.items():
+        pairs = load_fold_models(folder) if folder.is_dir() else []
+        if not pairs:
+            continue
+        bundle = ModelBundle(
+            [Member(m, p) for m, p in pairs], result.best.classes, result.best.schema
+        )
+        s = score_all("log_loss", holdout.target, bundle.predict_proba(holdout.features))
+        scored[label] = (s["log_loss"], s["accuracy"], np.nan)
+    return scored
+
+
+def best_so_far(study) -> list[tuple[float, float]]:
+    """(seconds since the first trial started, best out-of-fold value) at each improvement."""
+    trials = [t for t in study.trials if t.datetime_start is not None]
+    if not trials:
+        return []
+    start = min(t.datetime_start for t in trials)
+    points, best = [], np.inf
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    for trial in sorted(done, key=lambda t: t.datetime_complete):
+        if trial.value < best:
+            best = trial.value
+            points.append(((trial.datetime_complete - start).total_seconds(), best))
+    return points
+
+
+def draw_curve(curve, result, path: Path) -> None:
+    """Best-so-far out-of-fold log-loss over time, with the reference and the ensemble."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 4.5))
+    if curve:
+        times = [t / 60 for t, _ in curve]
+        values = [v for _, v in curve]
+        axes.step(times, values, where="post", label="best trial so far (3-fold out-of-fold)")
+        axes.plot(times, values, "o", markersize=3, color="C0")
+    attrs = result.study.user_attrs
+    if "reference" in attrs:
+        axes.axhline(
+            attrs["reference"]["value"],
+            color="C2",
+            linestyle="--",
+            label="gradient boosting reference (out-of-fold)",
+        )
+    if "ensemble" in attrs:
+        axes.axhline(
+            attrs["ensemble"]["value"], color="C3", linestyle=":", label="ensemble (out-of-fold)"
+        )
+    axes.axhline(TARGET, color="grey", linewidth=0.8, label=f"{TARGET}")
+    axes.set_xlabel("minutes since the first trial started")
+    axes.set_ylabel("log-loss")
+    axes.set_title("automl on Otto: best out-of-fold log-loss so far")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    pyplot.close(figure)
+
+
+def print_row(label: str, loss: float, accuracy: float, seconds: float) -> None:
+    """One table line; a missing time prints as a dash."""
+    when = "-" if np.isnan(seconds) else f"{seconds:.0f} s"
+    print(f"{label:44} {loss:9.4f} {accuracy:9.4f} {when:>8}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

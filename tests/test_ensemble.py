@@ -1,0 +1,180 @@
+"""Feature transforms, stored out-of-fold predictions, ensemble selection and the reference row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from automl import search
+from automl.bundle import Member, ModelBundle
+from automl.cli import cli
+from automl.data import FeatureSchema
+from automl.ensemble import select_ensemble
+from automl.errors import UserError
+from automl.metrics import score_all
+from automl.network import build_model
+from automl.preprocess import fit_transform
+from automl.recipe import TRANSFORMS, load_recipe
+from automl.space import ModelSpec, suggest_spec
+
+SCHEMA = FeatureSchema(("x1", "x2", "colour"), ("colour",))
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_each_transform_round_trips_in_the_bundle(transform: str, tmp_path: Path) -> None:
+    from conftest import make_table
+
+    table = make_table()
+    features = table[["x1", "x2", "colour"]].assign(x1=lambda f: f["x1"].abs() * 10)
+    preprocessor, (x,) = fit_transform(SCHEMA, features, transform=transform)
+    _, (plain,) = fit_transform(SCHEMA, features)
+    assert np.isfinite(x).all() and x.dtype == np.float32
+    assert np.allclose(x, plain) == (transform == "none")  # every transform changes the numbers
+    model = build_model(ModelSpec(hidden_units=(4,), transform=transform), x.shape[1], 3)
+    bundle = ModelBundle([Member(model, preprocessor)], ("a", "b", "c"), SCHEMA)
+    bundle.save(tmp_path / "best")
+    loaded = ModelBundle.load(tmp_path / "best")
+    rows = features.iloc[:7]
+    np.testing.assert_allclose(loaded.predict_proba(rows), bundle.predict_proba(rows), atol=1e-6)
+
+
+def test_the_transform_is_a_searched_dimension() -> None:
+    recipe = {"name": "t", "data": {"train": "t.csv", "target": "y"}}
+    space = load_recipe({**recipe, "space": {"transform": ["none", "quantile"]}}).space
+    params = {"layers": 1, "units_1": 64, "activation": "relu", "initializer": "he_normal"}
+    params |= {"batch_norm": False, "dropout": 0.0, "optimizer": "adam"}
+    params |= {"learning_rate": 1e-3, "batch_size": 64, "transform": "quantile"}
+    spec = suggest_spec(space, optuna.trial.FixedTrial(params))
+    assert spec.transform == "quantile" and spec.describe().startswith("quantile 64 relu")
+    assert ModelSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(UserError, match=r"space\.transform"):
+        load_recipe({**recipe, "space": {"transform": "log2"}})
+
+
+def _noisy_candidates(seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 4, size=400)
+    truth = np.eye(4)[target]
+    candidates = []
+    for noise in (0.6, 0.8, 1.0, 3.0):
+        logits = truth * 2 + rng.normal(scale=noise, size=truth.shape)
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        candidates.append(proba)
+    return candidates, target
+
+
+@pytest.mark.parametrize("metric", ["log_loss", "accuracy"])
+def test_ensemble_selection_never_worsens_the_best_candidate_and_is_deterministic(
+    metric: str,
+) -> None:
+    candidates, target = _noisy_candidates(0)
+    selection = select_ensemble(candidates, target, metric, rounds=30)
+    again = select_ensemble(candidates, target, metric, rounds=30)
+    assert selection == again
+    assert sum(selection.weights) == pytest.approx(1.0)
+    singles = [score_all(metric, target, c)[metric] for c in candidates]
+    blend = sum(
+        w * c.astype(np.float64) for w, c in zip(selection.weights, candidates, strict=True)
+    )
+    assert selection.score == pytest.approx(score_all(metric, target, blend)[metric], abs=1e-6)
+    if metric == "log_loss":
+        assert selection.best_single == pytest.approx(min(singles), abs=1e-6)
+        assert selection.score < selection.best_single  # independent noise: averaging helps
+        assert len(selection.chosen()) > 1
+    else:
+        assert selection.score >= max(singles)
+
+
+def test_one_candidate_gets_all_the_weight() -> None:
+    candidates, target = _noisy_candidates(1)
+    selection = select_ensemble(candidates[:1], target, "log_loss", rounds=5)
+    assert selection.weights == (1.0,) and selection.score == pytest.approx(selection.best_single)
+
+
+@pytest.fixture(scope="module")
+def ensembled(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny search whose final model is the ensemble, with the reference on the folds."""
+    from conftest import make_table
+
+    folder = tmp_path_factory.mktemp("ensemble")
+    make_table(150).to_csv(folder / "train.csv", index=False)
+    recipe = {
+        "name": "ens",
+        "data": {"train": str(folder / "train.csv"), "target": "label", "id": "id"},
+        "search": {"trials": 3, "folds": 2, "seed": 1, "pruner": "none"},
+        "space": {
+            "layers": 1,
+            "units": {"low": 4, "high": 16},
+            "learning_rate": 0.01,
+            "batch_size": 32,
+            "transform": ["none", "log1p", "sqrt", "quantile"],
+        },
+        "training": {"max_epochs": 2, "final_model": "ensemble"},
+        "ensemble": {"candidates": 2, "rounds": 10},
+        "reference": {"enabled": True, "max_iter": 10},
+        "output": str(folder / "run"),
+    }
+    return recipe, search(recipe)
+
+
+def test_the_leaderboard_shows_the_ensemble_and_the_reference(ensembled) -> None:
+    _, result = ensembled
+    board = result.leaderboard
+    states = list(board["state"])
+    assert states.count("ensemble") == 1 and states.count("reference") == 1
+    assert states.count("complete") == 3
+    assert list(board["rank"]) == [1, 2, 3, 4, 5]  # ranked together, best first
+    assert list(board["log_loss"]) == sorted(board["log_loss"])
+    ensemble = board[board["state"] == "ensemble"].iloc[0]
+    reference = board[board["state"] == "reference"].iloc[0]
+    best_trial = board[board["state"] == "complete"]["log_loss"].min()
+    assert ensemble["log_loss"] <= min(best_trial, reference["log_loss"]) + 1e-9
+    assert reference["architecture"].startswith("HistGradientBoosting")
+    assert pd.isna(ensemble["trial"]) and pd.isna(reference["trial"])
+    on_disk = (result.run_dir / "leaderboard.md").read_text()
+    assert "| ensemble |" in on_disk and "| reference |" in on_disk
+
+
+def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_path) -> None:
+    from conftest import make_table
+
+    _, result = ensembled
+    best = result.run_dir / "best"
+    manifest = json.loads((best / "bundle.json").read_text())
+    assert manifest["final_model"] == "ensemble"
+    assert sum(manifest["ensemble"].values()) == pytest.approx(1.0)
+    weights = [entry["weight"] for entry in manifest["members"]]
+    assert sum(weights) == pytest.approx(1.0) and len(weights) >= 2
+    for entry in manifest["members"]:
+        if entry["model"].endswith(".keras"):  # every network loads in Keras' safe mode
+            keras.models.load_model(best / entry["model"], safe_mode=True, compile=False)
+    loaded = ModelBundle.load(best)
+    rows = make_table(rows=12, seed=5)
+    rows.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    cli_run = CliRunner().invoke(
+        cli, ["predict", str(best), str(tmp_path / "new.csv"), "-o", str(out)]
+    )
+    assert cli_run.exit_code == 0, cli_run.output
+    predictions = pd.read_csv(out)
+    expected = loaded.predict_proba(rows.drop(columns=["label", "id"]))
+    np.testing.assert_allclose(predictions.drop(columns="id").to_numpy(), expected, atol=1e-6)
+    assert result.holdout == pytest.approx(manifest["holdout"])
+
+
+def test_a_continued_search_keeps_the_stored_predictions(ensembled) -> None:
+    recipe, first = ensembled
+    stored = sorted(p.name for p in (first.run_dir / "trials").iterdir())
+    assert len(stored) == 2  # the ensemble's candidates; worse trials' folders are deleted
+    again = search(recipe, trials=1)
+    assert len(again.study.trials) == 4
+    kept = sorted(p.name for p in (again.run_dir / "trials").iterdir())
+    assert len(kept) == 2 and set(kept) & set(stored)
+    assert again.study.user_attrs["reference"] == first.study.user_attrs["reference"]
