@@ -72,12 +72,6 @@ def test_stale_updates_are_scaled_then_dropped(secret: bytes) -> None:
         assert (server.applied, server.dropped) == (3, 1)
 
 
-def test_finish_tells_workers_to_stop(secret: bytes) -> None:
-    with ParameterServer(WEIGHTS, secret=secret) as server, _client(server, secret) as client:
-        server.finish()
-        assert client.pull() is None
-
-
 def test_a_wrong_secret_is_refused(secret: bytes) -> None:
     with ParameterServer(WEIGHTS, secret=secret) as server:
         with pytest.raises(ProtocolError, match="authentication failed"):

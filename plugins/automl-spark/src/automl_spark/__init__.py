@@ -4,7 +4,8 @@ pyspark and TensorFlow are imported only when a Spark backend or model is used, 
 backends (``automl backends``) stays fast and works without Java.
 """
 
+from automl_spark.asynchronous import SparkAsyncBackend
 from automl_spark.session import SessionOptions, spark_session
 from automl_spark.synchronous import SparkSyncBackend
 
-__all__ = ["SessionOptions", "SparkSyncBackend", "spark_session"]
+__all__ = ["SessionOptions", "SparkAsyncBackend", "SparkSyncBackend", "spark_session"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import automl
+from automl_spark.asynchronous import SparkAsyncBackend
 from automl_spark.synchronous import SparkSyncBackend
 
 
@@ -15,4 +16,9 @@ def register_backends(register: Any) -> None:
         "spark-sync",
         SparkSyncBackend,
         description="data-parallel on Spark: every round, partitions train from the same weights",
+    )
+    register(
+        "spark-async",
+        SparkAsyncBackend,
+        description="data-parallel on Spark: workers pull from and push to a parameter server",
     )

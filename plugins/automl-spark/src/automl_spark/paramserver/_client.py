@@ -24,9 +24,9 @@ class ParameterClient:
     Example::
 
         with ParameterClient(address, secret, shapes) as client:
-            while (pulled := client.pull()) is not None:
-                version, weights = pulled
-                ...
+            for _ in range(rounds):
+                version, weights = client.pull()
+                update = ...  # train from weights; update = new weights - weights
                 client.push(version, update)
     """
 
@@ -60,15 +60,11 @@ class ParameterClient:
             self._sock.close()
             self._sock = None
 
-    def pull(self) -> tuple[int, list[np.ndarray]] | None:
-        """The server's version and weights, or ``None`` once the server says training is over."""
+    def pull(self) -> tuple[int, list[np.ndarray]]:
+        """The server's version and weights."""
         sock = self._connected()
         _wire.send(sock, Kind.PULL)
-        kind, version, payload = _wire.receive(
-            sock, {Kind.WEIGHTS: self.layout.nbytes, Kind.STOP: 0}
-        )
-        if kind == Kind.STOP:
-            return None
+        _, version, payload = _wire.receive(sock, {Kind.WEIGHTS: self.layout.nbytes})
         return version, self.layout.split(self.layout.decode(payload))
 
     def push(self, version: int, update: Sequence[np.ndarray]) -> float:

@@ -78,7 +78,6 @@ class ParameterServer:
         self._lock = threading.Lock()  # weights (unless hogwild)
         self._count_lock = threading.Lock()  # version, counters and the connection set
         self._stopping = threading.Event()
-        self._finished = threading.Event()
         self._listener: socket.socket | None = None
         self._threads: set[threading.Thread] = set()
         self._connections: set[socket.socket] = set()
@@ -127,10 +126,6 @@ class ParameterServer:
             thread.join(self.timeout)
         if self._listener is not None:
             self._listener.close()
-
-    def finish(self) -> None:
-        """Answer every later PULL with STOP, so workers end their loops."""
-        self._finished.set()
 
     def weights(self) -> list[np.ndarray]:
         """A copy of the current weights."""
@@ -205,9 +200,6 @@ class ParameterServer:
         accepted = {Kind.PULL: 0, Kind.PUSH: self.layout.nbytes}
         kind, clock, payload = _wire.receive(conn, accepted)
         if kind == Kind.PULL:
-            if self._finished.is_set():
-                _wire.send(conn, Kind.STOP)
-                return
             with self._maybe_locked():
                 version, flat = self.version, self._flat.copy()
             _wire.send_arrays(conn, Kind.WEIGHTS, version, self.layout, flat)

@@ -44,8 +44,7 @@ class Kind(enum.IntEnum):
     WEIGHTS = 5  # server → worker: clock = version; shape table and weights
     PUSH = 6  # worker → server: clock = version it trained from; shape table and update
     ACK = 7  # server → worker: clock = version now; the scale the update was applied with
-    STOP = 8  # server → worker, in reply to PULL: training is over
-    REFUSED = 9  # either way: a short UTF-8 reason; the connection then closes
+    REFUSED = 8  # either way: a short UTF-8 reason; the connection then closes
 
 
 class ProtocolError(ConnectionError):

@@ -1,0 +1,262 @@
+"""The ``spark-async`` backend: asynchronous data-parallel training against a parameter server.
+
+For each fold the driver starts a :class:`~automl_spark.paramserver.ParameterServer` holding the
+model's weights and broadcasts the training shards once. In each epoch every partition runs as
+its own Spark job and, without waiting for the others, pulls the weights, trains
+``batches_per_round`` batches of its shard, pushes the change and repeats until its shard is
+done; the server applies each change by the staleness rule (or without a lock in hogwild mode).
+After the job the driver takes the server's weights, scores the validation rows and applies the
+local backend's early stopping, NaN stop and epoch report. Each worker keeps its own optimizer
+state, reset to a fresh optimizer's at the start of every fold.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from automl.backends.local import _EAGER_STEPS
+from automl.errors import TrialFailed
+from automl.space import ModelSpec
+from automl_spark.epochs import run_epochs
+from automl_spark.paramserver import ParameterClient, ParameterServer, new_secret
+from automl_spark.rounds import RoundPlan, ShardedFold, _round_rows, _seed
+from automl_spark.session import threads_per_task
+from automl_spark.state import get_state
+from automl_spark.synchronous import SparkSyncBackend
+
+
+@dataclass(frozen=True)
+class ServerLink:
+    """What a worker needs to reach the fold's parameter server (travels in the task closure)."""
+
+    address: tuple[str, int]
+    secret: bytes
+    shapes: tuple[tuple[int, ...], ...]
+    timeout: float
+
+
+class SparkAsyncBackend(SparkSyncBackend):
+    """Train each fold asynchronously on Spark: workers pull and push through a parameter server.
+
+    Args:
+        master: the Spark master URL (``local[*]``, ``local[N]``, ``spark://host:port``, ``yarn``,
+            ``k8s://...``).
+        conf: Spark settings passed through (executor memory and cores, ...).
+        partitions: shards per fold, each trained by one task (default: Spark's default
+            parallelism, i.e. the cores Spark has).
+        batches_per_round: batches a worker trains between a pull and its push.
+        shuffle: shuffle each shard every epoch, and the rows among shards.
+        threads_per_worker: TensorFlow threads per Python worker (default: the cores a task has).
+        start_timeout: seconds to wait for the master and its executors before giving up.
+        hogwild: apply the workers' updates without a lock.
+        max_staleness: updates computed from weights more than this many updates old are
+            dropped; younger ones are scaled by 1 / (1 + staleness).
+        server_host: the address the parameter server binds and workers connect to (default:
+            127.0.0.1 for a local master, else the driver host as Spark sees it).
+        server_port: the server's port; 0 lets the system choose one per fold.
+        socket_timeout: seconds any exchange with the server may take, including a worker's
+            training between two messages.
+        epoch_timeout: seconds an epoch may take before the fold fails (default: no limit).
+    """
+
+    def __init__(
+        self,
+        master: str = "local[*]",
+        conf: dict[str, str] | None = None,
+        partitions: int | None = None,
+        batches_per_round: int = 10,
+        shuffle: bool = True,
+        threads_per_worker: int | None = None,
+        start_timeout: float = 60.0,
+        hogwild: bool = False,
+        max_staleness: int = 16,
+        server_host: str | None = None,
+        server_port: int = 0,
+        socket_timeout: float = 120.0,
+        epoch_timeout: float | None = None,
+    ) -> None:
+        super().__init__(
+            master, conf, partitions, batches_per_round, shuffle, threads_per_worker, start_timeout
+        )
+        if max_staleness < 0:
+            raise ValueError("max_staleness must be at least 0")
+        self.hogwild = hogwild
+        self.max_staleness = max_staleness
+        self.server_host = server_host
+        self.server_port = server_port
+        self.socket_timeout = socket_timeout
+        self.epoch_timeout = epoch_timeout
+
+    def _train(
+        self,
+        model: Any,
+        spec: ModelSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        settings: Any,
+        epochs: int,
+        callbacks: list[Any],
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> dict[str, list[float]]:
+        """Run up to ``epochs`` asynchronous epochs on ``model``; return the history."""
+        session = self.spark.get()
+        context = session.sparkContext
+        partitions = self.partitions or context.defaultParallelism
+        fold = ShardedFold(context, x, y, partitions, settings.seed, self.shuffle)
+        plan = RoundPlan(
+            spec=spec,
+            n_features=x.shape[1],
+            n_classes=model.output_shape[-1],
+            seed=settings.seed,
+            shuffle=self.shuffle,
+            batches_per_round=self.batches_per_round,
+            eager=math.ceil(max(fold.sizes) / spec.batch_size) * epochs <= _EAGER_STEPS,
+            threads=self.threads_per_worker or threads_per_task(session),
+        )
+        secret = new_secret()
+        server = ParameterServer(
+            model.get_weights(),
+            secret=secret,
+            host=self._server_host(context),
+            port=self.server_port,
+            hogwild=self.hogwild,
+            max_staleness=self.max_staleness,
+            timeout=self.socket_timeout,
+            max_connections=max(64, 2 * partitions),
+        )
+        initial = get_state(model)
+        try:
+            with server:
+                link = ServerLink(server.address, secret, server.layout.shapes, self.socket_timeout)
+
+                def train_epoch(epoch: int) -> tuple[int, float, float]:
+                    fresh = initial if epoch == 0 else None
+                    totals = self._run_epoch(context, fold, plan, link, epoch, fresh)
+                    model.set_weights(server.weights())
+                    return totals
+
+                return run_epochs(model, epochs, train_epoch, callbacks, validation)
+        finally:
+            fold.close()
+
+    def _server_host(self, context: Any) -> str:
+        if self.server_host is not None:
+            return self.server_host
+        if self.spark.options.is_local:
+            return "127.0.0.1"
+        return context.getConf().get("spark.driver.host")
+
+    def _run_epoch(
+        self,
+        context: Any,
+        fold: ShardedFold,
+        plan: RoundPlan,
+        link: ServerLink,
+        epoch: int,
+        fresh: np.ndarray | None,
+    ) -> tuple[int, float, float]:
+        """Train every shard against the server, one Spark job per partition, all at once.
+
+        Partitions do not wait for each other, and a partition whose task fails (a lost worker)
+        is left out of this epoch: the updates it pushed stay, the others go on. The epoch fails
+        when every partition failed, or when it outlasts ``epoch_timeout``.
+        """
+        shards = fold.shards
+
+        def task(indices: Iterator[int]) -> Iterator[tuple[int, float, float]]:
+            index = next(iter(indices))
+            yield train_against_server(plan, link, index, shards[index].value, epoch, fresh)
+
+        jobs = context.parallelize(range(len(shards)), len(shards))
+        tag = f"automl-async-{uuid.uuid4().hex}"
+
+        def run(index: int) -> tuple[int, float, float]:
+            context.addJobTag(tag)
+            context.setInterruptOnCancel(True)
+            try:
+                return context.runJob(jobs, task, [index])[0]
+            finally:
+                context.removeJobTag(tag)
+
+        with ThreadPoolExecutor(len(shards), thread_name_prefix="automl-async-epoch") as pool:
+            futures = [pool.submit(run, index) for index in range(len(shards))]
+            _, late = wait(futures, timeout=self.epoch_timeout)
+            if late:
+                context.cancelJobsWithTag(tag)
+                wait(futures)
+                raise TrialFailed(
+                    f"epoch {epoch + 1} took longer than epoch_timeout ({self.epoch_timeout:g} s)"
+                )
+        done = [f.result() for f in futures if f.exception() is None]
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if not done:
+            raise TrialFailed(f"every Spark task failed: {_last_line(failed[0])}") from failed[0]
+        for exc in failed:
+            warnings.warn(
+                f"spark-async: a partition failed in epoch {epoch + 1} and was left out of it "
+                f"({_last_line(exc)})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        rows, loss, accuracy = np.sum(done, axis=0)
+        return int(rows), float(loss), float(accuracy)
+
+
+def train_against_server(
+    plan: RoundPlan,
+    link: ServerLink,
+    index: int,
+    shard: tuple[np.ndarray, np.ndarray],
+    epoch: int,
+    fresh: np.ndarray | None,
+) -> tuple[int, float, float]:
+    """Runs on a Spark worker: pull, train a round, push, until shard ``index``'s epoch is done.
+
+    ``fresh`` (first epoch only) is a new model's state: the worker starts the fold from its
+    optimizer slots. Returns the rows trained and the sums of loss and accuracy over them.
+    """
+    from automl_spark import _worker
+    from automl_spark.state import set_state
+
+    x, y = shard
+    keras = _worker.keras_with_threads(plan.threads)
+    model = _worker.model_for(plan.spec, plan.n_features, plan.n_classes, plan.eager, plan.threads)
+    if fresh is not None:
+        set_state(model, fresh)
+        model.optimizer.iterations.assign(0)
+    order_seed = _seed(plan.seed, epoch, index)
+    keras.utils.set_random_seed(_seed(plan.seed, epoch, index, 1))
+    rows = loss = accuracy = 0.0
+    with ParameterClient(link.address, link.secret, link.shapes, timeout=link.timeout) as client:
+        for round_ in range(_rounds(len(x), plan)):
+            version, weights = client.pull()
+            picked = _round_rows(plan, len(x), epoch, round_, order_seed)
+            model.set_weights(weights)
+            logs = model.fit(
+                x[picked], y[picked], batch_size=plan.spec.batch_size, shuffle=False, verbose=0
+            ).history
+            trained = model.get_weights()
+            client.push(version, [new - old for new, old in zip(trained, weights, strict=True)])
+            rows += len(picked)
+            loss += float(logs["loss"][0]) * len(picked)
+            accuracy += float(logs["accuracy"][0]) * len(picked)
+    return int(rows), loss, accuracy
+
+
+def _rounds(rows: int, plan: RoundPlan) -> int:
+    batches = math.ceil(rows / plan.spec.batch_size)
+    return math.ceil(batches / (plan.batches_per_round or batches or 1))
+
+
+def _last_line(exc: BaseException) -> str:
+    """The last non-blank line of an error (a Spark error ends with the worker's exception)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__

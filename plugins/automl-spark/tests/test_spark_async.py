@@ -1,0 +1,135 @@
+"""The spark-async backend on a real local[2] Spark: the contract suite, hogwild, the algorithm
+with one worker, a failed fold and a worker killed mid-round."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.metrics import log_loss
+
+from automl.backends import FoldData, TrainSettings
+from automl.backends.local import LocalBackend
+from automl.errors import TrialFailed
+from automl.plugins import registry
+from automl.space import ModelSpec
+from automl.testing import SPEC, BackendContract, tiny_fold
+from automl_spark import SparkAsyncBackend
+
+MASTER = "local[2]"  # the shared session's master (conftest.py)
+
+
+def _backend(**options: Any) -> SparkAsyncBackend:
+    return SparkAsyncBackend(master=MASTER, threads_per_worker=1, **options)
+
+
+class TestSparkAsyncBackend(BackendContract):
+    @pytest.fixture(autouse=True)
+    def _shared_session(self, spark: Any) -> None:
+        """Start the shared session before the backend is used, so that it reuses it."""
+
+    def make_backend(self) -> SparkAsyncBackend:
+        return _backend(batches_per_round=1)
+
+
+def test_the_entry_point_registers_spark_async_with_its_options() -> None:
+    info = registry().backend("spark-async")
+    assert info.package == "automl-spark"
+    assert info.options["hogwild"] is False
+    assert info.options["server_port"] == 0
+
+
+@pytest.mark.parametrize("hogwild", [False, True], ids=["locked", "hogwild"])
+def test_async_training_learns(spark: Any, hogwild: bool) -> None:
+    data = tiny_fold()
+    backend = _backend(batches_per_round=1, hogwild=hogwild)
+    result = backend.evaluate(SPEC, data, TrainSettings(max_epochs=6, patience=6))
+    chance = np.log(3)
+    assert log_loss(data.y_valid, result.valid_proba) < 0.8 * chance
+    assert result.history["loss"][-1] < result.history["loss"][0]
+
+
+def test_one_worker_trains_exactly_like_a_local_fit(spark: Any) -> None:
+    """One partition, one batch per round: pull, train, push must reproduce ``model.fit``."""
+    data = tiny_fold()
+    settings = TrainSettings(max_epochs=1)
+    backend = _backend(partitions=1, batches_per_round=1, shuffle=False)
+    trained = backend.fit(SPEC, data.x_train, data.y_train, 3, settings, epochs=1)
+    reference = LocalBackend()._build(SPEC, data.x_train.shape, 3, settings.seed, 1)
+    reference.fit(data.x_train, data.y_train, batch_size=SPEC.batch_size, shuffle=False, verbose=0)
+    for got, want in zip(trained.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_a_failed_fold_stops_its_server(spark: Any) -> None:
+    data = tiny_fold()
+    poisoned = FoldData(data.x_train * 1e30, data.y_train, data.x_valid, data.y_valid, 3)
+    spec = ModelSpec(hidden_units=(4,), optimizer="sgd", learning_rate=1e6)
+    with pytest.raises(TrialFailed, match="NaN"):
+        _backend().evaluate(spec, poisoned, TrainSettings(max_epochs=3))
+    assert not [t for t in threading.enumerate() if t.name.startswith("automl-paramserver")]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Spark's workers through /proc")
+def test_a_worker_killed_mid_round_leaves_the_fold_to_finish(spark: Any) -> None:
+    data = tiny_fold(rows=1500)
+    backend = _backend(batches_per_round=1, epoch_timeout=120)
+    killed: list[int] = []
+
+    def kill_during_the_second_epoch(epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 1:
+            threading.Thread(
+                target=lambda: killed.extend(_kill_a_busy_worker()), daemon=True
+            ).start()
+
+    started = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="left out of it"):
+        result = backend.evaluate(
+            SPEC,
+            data,
+            TrainSettings(max_epochs=3, patience=3),
+            on_epoch=kill_during_the_second_epoch,
+        )
+    assert killed, "no busy Spark worker was found to kill"
+    assert result.epochs_run == 3 and np.isfinite(result.history["val_loss"]).all()
+    assert time.monotonic() - started < 3 * 120
+
+
+def _kill_a_busy_worker(deadline: float = 60) -> list[int]:
+    """SIGKILL one of pyspark's Python workers while it computes; return its pid."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        before = {pid: _cpu_ticks(pid) for pid in _spark_workers()}
+        time.sleep(0.3)
+        busy = [pid for pid, ticks in before.items() if _cpu_ticks(pid) > ticks]
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            return busy[:1]
+    return []
+
+
+def _spark_workers() -> list[int]:
+    """The Python workers pyspark's daemon (``-m pyspark.daemon``) forked: its children."""
+    forked = {}  # every process running the daemon's code, and its parent
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"pyspark.daemon" in (entry / "cmdline").read_bytes():
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                forked[int(entry.name)] = int(stat[1])
+        except OSError:
+            continue
+    return [pid for pid, parent in forked.items() if parent in forked]
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1
+    return int(fields[11]) + int(fields[12])
