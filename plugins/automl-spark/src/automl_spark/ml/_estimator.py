@@ -1,0 +1,150 @@
+"""The pyspark.ml Estimator: an automl search (or one fixed network) on a DataFrame's vectors."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pyspark.ml import Estimator
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from automl.backends import TrainSettings
+from automl.bundle import Member, ModelBundle
+from automl.data import load_dataset
+from automl.plugins import registry
+from automl.preprocess import fit_transform
+from automl.recipe import DataConfig, load_recipe
+from automl.run import run_recipe
+from automl.space import ModelSpec
+from automl_spark.ml._model import AutoMLModel
+from automl_spark.ml._params import ColumnParams
+
+_TARGET = "label"
+
+
+class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultParamsReadable):
+    """Fits an :class:`AutoMLModel` on a DataFrame with a features vector and a label column.
+
+    With ``spec`` it trains that one network for ``epochs`` epochs; otherwise it runs the search
+    ``recipe`` describes (a YAML path or a dict; its ``data`` section is ignored: the rows are the
+    DataFrame's) and keeps the best bundle. The rows are collected to the driver for training;
+    inference (:meth:`AutoMLModel.transform`) runs on the executors. Spark backends
+    (``spark-sync``, ``spark-async``) train in the DataFrame's own SparkSession.
+
+    Args:
+        recipe: the search to run (path or dict), when ``spec`` is not given.
+        spec: a fixed network (a :class:`~automl.space.ModelSpec` as a dict) to train instead.
+        epochs: epochs for the fixed network.
+        backend: the backend that trains the fixed network (the recipe names its own).
+        backendOptions: that backend's options.
+        seed: seed of the fixed network's weights.
+    """
+
+    recipe = Param(Params._dummy(), "recipe", "search recipe: YAML path or dict")
+    spec = Param(Params._dummy(), "spec", "a fixed network to train (ModelSpec as a dict)")
+    epochs = Param(Params._dummy(), "epochs", "epochs for the fixed network", TypeConverters.toInt)
+    backend = Param(
+        Params._dummy(), "backend", "backend for the fixed network", TypeConverters.toString
+    )
+    backendOptions = Param(Params._dummy(), "backendOptions", "options of that backend")
+    seed = Param(Params._dummy(), "seed", "seed of the fixed network", TypeConverters.toInt)
+
+    def __init__(
+        self,
+        *,
+        recipe: str | dict[str, Any] | None = None,
+        spec: dict[str, Any] | None = None,
+        epochs: int = 10,
+        backend: str = "local",
+        backendOptions: dict[str, Any] | None = None,
+        seed: int = 0,
+        featuresCol: str = "features",
+        labelCol: str = "label",
+        predictionCol: str = "prediction",
+        probabilityCol: str = "probability",
+    ) -> None:
+        super().__init__()
+        self._setDefault(epochs=10, backend="local", backendOptions={}, seed=0)
+        self._set(
+            epochs=epochs,
+            backend=backend,
+            backendOptions=backendOptions or {},
+            seed=seed,
+            featuresCol=featuresCol,
+            labelCol=labelCol,
+            predictionCol=predictionCol,
+            probabilityCol=probabilityCol,
+        )
+        if recipe is not None:
+            self._set(recipe=str(recipe) if isinstance(recipe, Path) else recipe)
+        if spec is not None:
+            self._set(spec=spec)
+
+    def _fit(self, dataset: DataFrame) -> AutoMLModel:
+        frame = self._collect(dataset)
+        if self.isDefined(self.spec):
+            model = AutoMLModel(self._train_spec(frame))
+        else:
+            model = self._search(frame)
+        return self._copyValues(model)
+
+    def _collect(self, dataset: DataFrame) -> pd.DataFrame:
+        """The features as columns ``f0..`` and the label as ``label``, on the driver."""
+        table = dataset.select(
+            vector_to_array(F.col(self.getFeaturesCol())).alias("x"),
+            F.col(self.getLabelCol()).alias("y"),
+        ).toArrow()
+        rows = table.num_rows
+        x = table["x"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        x = x.reshape(rows, -1) if rows else x.reshape(0, 0)
+        frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+        frame[_TARGET] = table["y"].to_pylist()
+        return frame
+
+    def _train_spec(self, frame: pd.DataFrame) -> ModelBundle:
+        """Train the fixed network on every row and bundle it with its preprocessor."""
+        dataset = load_dataset(DataConfig(target=_TARGET), frame)
+        spec = ModelSpec.from_dict(self.getOrDefault(self.spec))
+        preprocessor, (x,) = fit_transform(dataset.schema, dataset.features)
+        chosen = registry().backend(self.getOrDefault(self.backend))
+        backend = chosen.create(self.getOrDefault(self.backendOptions))
+        try:
+            epochs = self.getOrDefault(self.epochs)
+            settings = TrainSettings(max_epochs=epochs, seed=self.getOrDefault(self.seed))
+            model = backend.fit(spec, x, dataset.target, len(dataset.classes), settings, epochs)
+        finally:
+            backend.close()
+        member = Member(model, preprocessor)
+        extra = {"spec": spec.to_dict()}
+        return ModelBundle([member], dataset.classes, dataset.schema, info=extra)
+
+    def _search(self, frame: pd.DataFrame) -> AutoMLModel:
+        """Run the recipe's search on the collected rows; the best bundle and the leaderboard."""
+        source = self.getOrDefault(self.recipe) if self.isDefined(self.recipe) else {}
+        if isinstance(source, dict):
+            source = {"name": "spark-ml", **source}
+        rows_from_frame = {"data.target": _TARGET, "data.train": None, "data.id": None}
+        recipe = load_recipe(source, {**rows_from_frame, "data.test": None, "data.drop": []})
+        scratch = None
+        if recipe.output is None:
+            scratch = Path(tempfile.mkdtemp(prefix="automl-spark-ml-"))
+            recipe = load_recipe(recipe, {"output": str(scratch)})
+        backend = registry().backend(recipe.backend.name).create(recipe.backend.options)
+        try:
+            result = run_recipe(recipe, backend, table=frame, report=False)
+        finally:
+            backend.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        if result.best is None:
+            reasons = result.leaderboard["reason"].dropna()
+            first = reasons.iloc[0] if len(reasons) else "no trial ran"
+            raise RuntimeError(f"no trial completed; the first failure: {first}")
+        return AutoMLModel(result.best, leaderboard=result.leaderboard)
