@@ -16,7 +16,7 @@ from sklearn.metrics import log_loss
 
 from automl.backends import FoldData, TrainSettings
 from automl.backends.local import LocalBackend
-from automl.errors import TrialFailed
+from automl.errors import TrialFailed, UserError
 from automl.plugins import registry
 from automl.space import ModelSpec
 from automl.testing import SPEC, BackendContract, tiny_fold
@@ -43,6 +43,17 @@ def test_the_entry_point_registers_spark_async_with_its_options() -> None:
     assert info.package == "automl-spark"
     assert info.options["hogwild"] is False
     assert info.options["server_port"] == 0
+
+
+def test_the_server_binds_loopback_for_a_local_master_unless_told(spark: Any) -> None:
+    assert _backend()._server_host(spark.sparkContext) == "127.0.0.1"
+    assert _backend(server_host="::1")._server_host(spark.sparkContext) == "::1"
+
+
+@pytest.mark.parametrize("option", ["max_staleness", "server_port", "socket_timeout"])
+def test_a_negative_option_is_a_user_error(option: str) -> None:
+    with pytest.raises(UserError, match=f"backend.options.{option}: must be at least"):
+        _backend(**{option: -1})
 
 
 @pytest.mark.parametrize("hogwild", [False, True], ids=["locked", "hogwild"])

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from automl.backends.local import _EAGER_STEPS
-from automl.errors import TrialFailed
+from automl.errors import TrialFailed, UserError
 from automl.space import ModelSpec
 from automl_spark.epochs import run_epochs
 from automl_spark.paramserver import ParameterClient, ParameterServer, new_secret
 from automl_spark.rounds import RoundPlan, ShardedFold, _round_rows, _seed
-from automl_spark.session import threads_per_task
+from automl_spark.session import SessionOptions, threads_per_task
 from automl_spark.state import get_state
 from automl_spark.synchronous import SparkSyncBackend
 
@@ -48,7 +48,8 @@ class SparkAsyncBackend(SparkSyncBackend):
 
     Args:
         master: the Spark master URL (``local[*]``, ``local[N]``, ``spark://host:port``, ``yarn``,
-            ``k8s://...``).
+            ``k8s://...``); by default the SparkSession running in this process, else
+            ``local[*]``.
         conf: Spark settings passed through (executor memory and cores, ...).
         partitions: shards per fold, each trained by one task (default: Spark's default
             parallelism, i.e. the cores Spark has).
@@ -69,7 +70,7 @@ class SparkAsyncBackend(SparkSyncBackend):
 
     def __init__(
         self,
-        master: str = "local[*]",
+        master: str | None = None,
         conf: dict[str, str] | None = None,
         partitions: int | None = None,
         batches_per_round: int = 10,
@@ -86,8 +87,14 @@ class SparkAsyncBackend(SparkSyncBackend):
         super().__init__(
             master, conf, partitions, batches_per_round, shuffle, threads_per_worker, start_timeout
         )
-        if max_staleness < 0:
-            raise ValueError("max_staleness must be at least 0")
+        for name, value, low in [
+            ("max_staleness", max_staleness, 0),
+            ("server_port", server_port, 0),
+            ("socket_timeout", socket_timeout, 1e-3),
+            ("epoch_timeout", epoch_timeout, 1e-3),
+        ]:
+            if value is not None and value < low:
+                raise UserError(f"backend.options.{name}: must be at least {low:g}, got {value!r}")
         self.hogwild = hogwild
         self.max_staleness = max_staleness
         self.server_host = server_host
@@ -150,7 +157,7 @@ class SparkAsyncBackend(SparkSyncBackend):
     def _server_host(self, context: Any) -> str:
         if self.server_host is not None:
             return self.server_host
-        if self.spark.options.is_local:
+        if SessionOptions(context.master).is_local:
             return "127.0.0.1"
         return context.getConf().get("spark.driver.host")
 
