@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import signal
 import sys
 import warnings
@@ -42,22 +40,10 @@ def _quiet_libraries(verbose: bool, *, tensorflow: bool = True) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", module="keras")
     warnings.filterwarnings("ignore", module="tensorflow")
-    if not tensorflow:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: mute file descriptor 2 while
-    # it loads. Python errors still propagate as exceptions.
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras  # noqa: F401
-        import tensorflow
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    if tensorflow:
+        from automl._quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
 
 
 def _console(stderr: bool = False) -> Any:
@@ -78,6 +64,17 @@ def cli() -> None:
 @click.option("--trials", type=click.IntRange(min=1), help="Trials to run in this call.")
 @click.option("--timeout", help="Time budget, e.g. 90s, 30m, 2h.")
 @click.option("--trial-timeout", help="Time one trial may take before it is failed, e.g. 5m.")
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    help="Trials run at once (worker processes, or Spark tasks with spark-trials).",
+)
+@click.option(
+    "--storage",
+    envvar="AUTOML_STORAGE",
+    help="Study database URL, e.g. postgresql://user@host/db: processes that name the same "
+    "one run trials of one study.",
+)
 @click.option("--backend", "backend_name", help="Backend name (see `automl backends`).")
 @click.option(
     "--output",
@@ -101,6 +98,8 @@ def search(
     trials: int | None,
     timeout: str | None,
     trial_timeout: str | None,
+    parallel: int | None,
+    storage: str | None,
     backend_name: str | None,
     output: Path | None,
     seed: int | None,
@@ -135,6 +134,8 @@ def search(
         trials=trials,
         timeout=timeout,
         trial_timeout=trial_timeout,
+        parallel=parallel,
+        storage=storage,
         backend=backend_name,
         output=output,
         seed=seed,

@@ -16,3 +16,8 @@ class TrialFailed(Exception):
 
 class TrialTimedOut(TrialFailed):
     """A trial ran past the recipe's per-trial time limit (``search.trial_timeout``)."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failed trial's reason: the exception's type and first line, at most 300 characters."""
+    return f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]

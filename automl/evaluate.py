@@ -70,6 +70,7 @@ def evaluate_spec(
     after_fold: Callable[[int, Evaluation], None] = lambda step, evaluation: None,
     on_epoch: FoldEpochCallback | None = None,
     time_limit: float | None = None,
+    time_used: float = 0.0,
 ) -> Evaluation:
     """Train and score ``spec`` on every fold; ``after_fold`` may stop it by raising (pruning).
 
@@ -77,10 +78,11 @@ def evaluate_spec(
     The preprocessor is fitted on each fold's training rows only, never on its validation rows.
     With ``time_limit`` (seconds), the trial raises :class:`~automl.errors.TrialTimedOut` at the
     first epoch end, fold start or fold end past the limit: a backend that reports epochs is
-    stopped within an epoch, one that does not within a fold.
+    stopped within an epoch, one that does not within a fold. ``time_used`` counts seconds the
+    trial spent before this call (its earlier folds, trained one call each by a worker).
     """
     evaluation = Evaluation(metric)
-    clock = _Clock(time_limit)
+    clock = _Clock(time_limit, time.monotonic() - time_used)
     if time_limit is not None:
         on_epoch = clock.watching(on_epoch)
     prepared: list[tuple[Any, np.ndarray]] = []  # each fold's preprocessor and validation target

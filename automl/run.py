@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +24,7 @@ from automl.backends import Backend, TrainSettings
 from automl.bundle import ModelBundle
 from automl.data import load_dataset
 from automl.errors import UserError
-from automl.evaluate import evaluate_spec
+from automl.evaluate import Evaluation, evaluate_spec
 from automl.final import best_bundle, keep_trial
 from automl.leaderboard import build_leaderboard, write_leaderboard
 from automl.plugins import registry
@@ -30,9 +32,11 @@ from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
 from automl.reference import REFERENCE_FOLDER, ensure_reference
 from automl.runfile import RUN_FILE, write_run_file
-from automl.search import INTERRUPTED, Budget, TrialEnd, run_trials
+from automl.search import INTERRUPTED, Budget, TrialEnd, run_parallel, run_trials
+from automl.sharing import hold_sqlite, is_shared
 from automl.space import ModelSpec
 from automl.study import default_storage, open_study, requeue_interrupted
+from automl.workers import SearchJob, TrialPool
 
 _ARTIFACTS = (
     "best",
@@ -74,6 +78,8 @@ def search(
     trials: int | None = None,
     timeout: str | int | None = None,
     trial_timeout: str | int | None = None,
+    parallel: int | None = None,
+    storage: str | None = None,
     backend: str | None = None,
     output: str | Path | None = None,
     seed: int | None = None,
@@ -94,6 +100,8 @@ def search(
         "search.trials": trials,
         "search.timeout": timeout,
         "search.trial_timeout": trial_timeout,
+        "search.parallel": parallel,
+        "search.storage": storage,
         "backend.name": backend,
         "output": output,
         "search.seed": seed,
@@ -121,26 +129,46 @@ def run_recipe(
     writes ``report.html`` at the end. The installed
     plugins' observation hooks see the search start, every trial end and the end.
     """
+    with contextlib.ExitStack() as held:  # the SQLite study's lock, the trial workers
+        return _run_recipe(recipe, backend, held, fresh, progress, table, report)
+
+
+def _run_recipe(
+    recipe: Recipe,
+    backend: Backend,
+    held: contextlib.ExitStack,
+    fresh: bool,
+    progress: Progress | None,
+    table: pd.DataFrame | None,
+    report: bool,
+) -> SearchResult:
     plugins = registry()
     started = datetime.now(timezone.utc)
     dataset = load_dataset(recipe.data, table)
     search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
     folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
+    settings = _settings(recipe)
+    metric = recipe.search.metric
+    job = SearchJob(search_rows, folds, settings, metric, recipe.search.trial_timeout)
+    pool = _trial_pool(recipe, backend, job)
+    if pool is not None:
+        held.callback(pool.close)
     storage = recipe.search.storage or default_storage(recipe.run_dir)
     if recipe.search.storage is not None:  # a shared database: check it before making the folder
+        held.enter_context(hold_sqlite(storage))
         study = open_study(recipe, storage, fresh=fresh)
     run_dir = _prepare_run_dir(recipe.run_dir)
     if recipe.search.storage is None:
+        held.enter_context(hold_sqlite(storage))
         study = open_study(recipe, storage, fresh=fresh)
     if fresh:
         _remove_artifacts(run_dir)
-    requeue_interrupted(study)
+    if not is_shared(storage):  # held by this process: every running trial is a dead one
+        requeue_interrupted(study)
     if not study.trials:  # a new study starts with the recipe's warm start, in order
         for params in recipe.space.warm_start:
             study.enqueue_trial(params)
     plugins.notify("search_started", recipe=recipe, study=study, run_dir=run_dir)
-    settings = _settings(recipe)
-    metric = recipe.search.metric
     progress = progress or Progress()
 
     def score(spec: ModelSpec, after_fold: Callable) -> Any:
@@ -155,9 +183,12 @@ def run_recipe(
             progress.epoch_ended,
             time_limit=recipe.search.trial_timeout,
         )
+        scored(spec, evaluation)
+        return evaluation
+
+    def scored(spec: ModelSpec, evaluation: Evaluation) -> None:
         if recipe.training.final_model == "ensemble":
             keep_trial(run_dir, spec, evaluation, folds, len(search_rows))
-        return evaluation
 
     def trial_ended(end: TrialEnd) -> None:
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -182,16 +213,31 @@ def run_recipe(
             budget = replace(budget, timeout=max(1.0, budget.timeout - spent))
     clock = time.perf_counter()
     try:
-        stopped = run_trials(
-            study, recipe.space, score, budget, progress.trial_started, trial_ended
-        )
+        if pool is None:
+            stopped = run_trials(
+                study, recipe.space, score, budget, progress.trial_started, trial_ended
+            )
+        else:
+            stopped = run_parallel(
+                study,
+                recipe.space,
+                pool,
+                budget,
+                len(folds),
+                metric,
+                progress.trial_started,
+                trial_ended,
+                scored,
+            )
+            pool.close()  # the final model trains here, on every core
     finally:
         progress.search_ended()
     search_seconds = time.perf_counter() - clock
     board = build_leaderboard(study)
     write_leaderboard(board, run_dir)
     clock = time.perf_counter()
-    best, scores = best_bundle(recipe, study, search_rows, holdout, folds, backend, settings)
+    with _only_writer(run_dir):  # another process on the study may be writing the same bundle
+        best, scores = best_bundle(recipe, study, search_rows, holdout, folds, backend, settings)
     if recipe.training.final_model == "ensemble" or recipe.reference.enabled:
         board = build_leaderboard(study)  # with the ensemble's and the reference's rows
         write_leaderboard(board, run_dir)
@@ -216,6 +262,32 @@ def run_recipe(
     )
     plugins.notify("search_ended", result=result)
     return result
+
+
+def _trial_pool(recipe: Recipe, backend: Backend, job: SearchJob) -> TrialPool | None:
+    """The workers that run ``search.parallel`` trials at once (``None``: one at a time here)."""
+    wanted = recipe.search.parallel
+    if wanted == 1:
+        return None
+    pool = backend.trial_pool(wanted, job)
+    if pool is None:
+        raise UserError(
+            f"search.parallel: backend '{recipe.backend.name}' trains one trial at a time; "
+            f"for {wanted} trials at once use backend local (worker processes) or spark-trials"
+        )
+    return pool
+
+
+@contextlib.contextmanager
+def _only_writer(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder while the best bundle is chosen and written: a second process on the
+    same study and folder waits, then finds the bundle written and keeps it."""
+    handle = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def _settings(recipe: Recipe) -> TrainSettings:

@@ -1,24 +1,33 @@
-"""The ask/tell loop: ask Optuna for a trial, score its spec, tell the result back.
+"""The ask/tell loops: ask Optuna for a trial, score its spec, tell the result back.
 
 A live ``optuna.Trial`` never reaches a backend: the loop turns it into a plain ModelSpec first.
+:func:`run_trials` scores one trial at a time in this process; :func:`run_parallel` keeps several
+in flight on a :class:`~automl.workers.TrialPool` and tells each result as it arrives. Both record
+heartbeats for their trials on a shared study and fail the trials of processes that died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
-from automl.errors import TrialFailed
+from automl.errors import TrialFailed, failure_reason
 from automl.evaluate import Evaluation
 from automl.recipe import SpaceConfig
+from automl.sharing import Heartbeat, fail_stale_trials, retry_trial
 from automl.space import ModelSpec, suggest_spec
+from automl.workers import FoldOutcome, FoldTask, TrialPool
 
 INTERRUPTED = "interrupted by the user"
+_TAKEN = "another process failed this trial: its heartbeats stopped (search.heartbeat)"
 Scorer = Callable[[ModelSpec, Callable[[int, Evaluation], None]], Evaluation]
 
 
@@ -43,6 +52,34 @@ class Budget:
     max_failures: int | None = None
 
 
+class _Tally:
+    """Counts trials against the budget; says why the search stops early."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.deadline = None if budget.timeout is None else time.monotonic() + budget.timeout
+        self.started = self.failures = 0
+        self.stopped = ""
+
+    def may_start(self) -> bool:
+        """Whether another trial may start: budget left and no early stop."""
+        return (
+            not self.stopped
+            and (self.budget.trials is None or self.started < self.budget.trials)
+            and (self.deadline is None or time.monotonic() < self.deadline)
+        )
+
+    def ended(self, end: TrialEnd) -> None:
+        """Count a trial's end; stop after ``max_failures`` failures in a row."""
+        self.failures = self.failures + 1 if end.state == "failed" else 0
+        limit = self.budget.max_failures
+        if limit is not None and self.failures >= limit and not self.stopped:
+            self.stopped = (
+                f"{self.failures} trials failed in a row (search.max_failures); "
+                f"the last: {end.reason}"
+            )
+
+
 def run_trials(
     study: optuna.Study,
     space: SpaceConfig,
@@ -57,54 +94,188 @@ def run_trials(
     ``budget.max_failures`` trials fail in a row; a trial the pruner stops is told as pruned;
     Ctrl-C fails the current trial and stops. ``on_trial_start`` gets each trial's number.
     """
-    deadline = None if budget.timeout is None else time.monotonic() + budget.timeout
-    done = failures = 0
-    while (budget.trials is None or done < budget.trials) and (
-        deadline is None or time.monotonic() < deadline
-    ):
-        trial = study.ask()
-        on_trial_start(trial.number)
+    tally = _Tally(budget)
+    with Heartbeat(study) as heartbeat:
+        while tally.may_start():
+            trial = _ask(study, heartbeat)
+            tally.started += 1
+            on_trial_start(trial.number)
+            try:
+                end = _run_one(study, trial, space, score)
+            except KeyboardInterrupt:
+                on_trial_end(_interrupt(study, trial))
+                return INTERRUPTED
+            finally:
+                heartbeat.remove(trial._trial_id)
+            on_trial_end(end)
+            tally.ended(end)
+    return tally.stopped
+
+
+@dataclass
+class _InFlight:
+    trial: optuna.Trial
+    spec: ModelSpec
+    evaluation: Evaluation
+    started: float = field(default_factory=time.monotonic)
+
+    def task(self, step: int) -> FoldTask:
+        """The message that trains this trial's fold ``step``."""
+        return FoldTask(
+            self.trial.number, self.spec.to_dict(), step, time.monotonic() - self.started
+        )
+
+
+def run_parallel(
+    study: optuna.Study,
+    space: SpaceConfig,
+    pool: TrialPool,
+    budget: Budget,
+    folds: int,
+    metric: str,
+    on_trial_start: Callable[[int], None] = lambda number: None,
+    on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
+    on_scored: Callable[[ModelSpec, Evaluation], None] = lambda spec, evaluation: None,
+) -> str:
+    """Keep ``pool.size`` trials in flight until the budget is spent; return why it stopped early.
+
+    Each trial trains one fold at a time. After each fold the driver reports the folds' mean to
+    Optuna and asks the pruner, as the serial loop does, before the next fold starts: a pruned
+    trial stops at a fold boundary and its worker takes the next trial. The pruner sees every
+    trial's intermediate values, whichever worker or process ran them. When the budget is spent
+    no trial starts; those in flight end. Ctrl-C fails the trials in flight and stops.
+    ``on_scored`` sees each complete trial's spec and evaluation before it is told.
+    """
+    tally = _Tally(budget)
+    flying: dict[int, _InFlight] = {}
+    with Heartbeat(study) as heartbeat:
+
+        def ended(trial: optuna.Trial, end: TrialEnd) -> None:
+            flying.pop(trial.number, None)
+            heartbeat.remove(trial._trial_id)
+            tally.ended(end)
+            on_trial_end(end)
+
         try:
-            end = _run_one(study, trial, space, score)
+            while True:
+                while len(flying) < pool.size and tally.may_start():
+                    trial = _ask(study, heartbeat)
+                    tally.started += 1
+                    on_trial_start(trial.number)
+                    try:
+                        spec = _spec(trial, space)
+                    except Exception as exc:  # a design the space cannot make
+                        ended(trial, _fail(study, trial, failure_reason(exc)))
+                        continue
+                    flying[trial.number] = _InFlight(trial, spec, Evaluation(metric))
+                    pool.submit(flying[trial.number].task(0))
+                if not flying:
+                    return tally.stopped
+                for outcome in pool.wait(timeout=1.0):
+                    running = flying[outcome.trial]
+                    end = _advance(study, running, outcome, pool, folds, on_scored)
+                    if end is not None:
+                        ended(running.trial, end)
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
-            study.tell(trial, state=TrialState.FAIL)
-            on_trial_end(TrialEnd(trial.number, "failed", None, "interrupted by the user", {}))
+            for running in flying.values():
+                on_trial_end(_interrupt(study, running.trial))
             return INTERRUPTED
-        on_trial_end(end)
-        done += 1
-        failures = failures + 1 if end.state == "failed" else 0
-        if budget.max_failures is not None and failures >= budget.max_failures:
-            return (
-                f"{failures} trials failed in a row (search.max_failures); the last: {end.reason}"
-            )
-    return ""
+
+
+def _advance(
+    study: optuna.Study,
+    running: _InFlight,
+    outcome: FoldOutcome,
+    pool: TrialPool,
+    folds: int,
+    on_scored: Callable[[ModelSpec, Evaluation], None],
+) -> TrialEnd | None:
+    """Take one fold's outcome: the trial's end, or ``None`` when its next fold was sent.
+
+    A trial whose worker died is queued again, once, like a trial whose process died.
+    """
+    trial, evaluation = running.trial, running.evaluation
+    if outcome.record is None:
+        if outcome.lost:
+            retry_trial(study, trial)
+        return _fail(study, trial, outcome.error)
+    evaluation.folds.append(outcome.record)
+    try:
+        _after_fold(trial, outcome.step, evaluation)
+    except optuna.TrialPruned as exc:
+        return _prune(study, trial, str(exc))
+    except UpdateFinishedTrialError:
+        return _fail(study, trial, _TAKEN)
+    if len(evaluation.folds) < folds:
+        pool.submit(running.task(outcome.step + 1))
+        return None
+    try:
+        on_scored(running.spec, evaluation)
+    except Exception as exc:  # as in the serial loop, where it is part of scoring
+        return _fail(study, trial, failure_reason(exc))
+    return _complete(study, trial, evaluation)
+
+
+def _ask(study: optuna.Study, heartbeat: Heartbeat) -> optuna.Trial:
+    """Fail the trials of dead processes (a shared study), then ask and start beating."""
+    fail_stale_trials(study)
+    with warnings.catch_warnings():  # Optuna expects heartbeats inside optimize(); we beat here
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        trial = study.ask()
+    heartbeat.add(trial._trial_id)
+    return trial
+
+
+def _spec(trial: optuna.Trial, space: SpaceConfig) -> ModelSpec:
+    spec = suggest_spec(space, trial)
+    trial.set_user_attr("spec", spec.to_dict())
+    trial.set_user_attr("architecture", spec.describe())
+    return spec
+
+
+def _after_fold(trial: optuna.Trial, step: int, evaluation: Evaluation) -> None:
+    """Record the folds so far on the trial and let the pruner stop it."""
+    for key, value in evaluation.summary().items():
+        trial.set_user_attr(key, value)
+    trial.report(evaluation.mean, step)
+    if trial.should_prune():
+        raise optuna.TrialPruned(f"pruned after fold {step + 1}")
 
 
 def _run_one(
     study: optuna.Study, trial: optuna.Trial, space: SpaceConfig, score: Scorer
 ) -> TrialEnd:
-    def after_fold(step: int, evaluation: Evaluation) -> None:
-        for key, value in evaluation.summary().items():
-            trial.set_user_attr(key, value)
-        trial.report(evaluation.mean, step)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after fold {step + 1}")
-
     try:
-        spec = suggest_spec(space, trial)
-        trial.set_user_attr("spec", spec.to_dict())
-        trial.set_user_attr("architecture", spec.describe())
-        evaluation = score(spec, after_fold)
-        if not math.isfinite(evaluation.mean):
-            raise TrialFailed(f"the metric is {evaluation.mean}")
+        spec = _spec(trial, space)
+        evaluation = score(spec, lambda step, evaluation: _after_fold(trial, step, evaluation))
     except optuna.TrialPruned as exc:
-        study.tell(trial, state=TrialState.PRUNED)
-        return TrialEnd(trial.number, "pruned", None, str(exc), trial.user_attrs)
+        return _prune(study, trial, str(exc))
     except Exception as exc:  # a failed trial is recorded and the search goes on
-        reason = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
-        trial.set_user_attr("fail_reason", reason)
-        study.tell(trial, state=TrialState.FAIL)
-        return TrialEnd(trial.number, "failed", None, reason, trial.user_attrs)
-    study.tell(trial, evaluation.mean)
+        return _fail(study, trial, failure_reason(exc))
+    return _complete(study, trial, evaluation)
+
+
+def _complete(study: optuna.Study, trial: optuna.Trial, evaluation: Evaluation) -> TrialEnd:
+    if not math.isfinite(evaluation.mean):
+        return _fail(study, trial, failure_reason(TrialFailed(f"the metric is {evaluation.mean}")))
+    study.tell(trial, evaluation.mean, skip_if_finished=True)
     return TrialEnd(trial.number, "complete", evaluation.mean, "", trial.user_attrs)
+
+
+def _prune(study: optuna.Study, trial: optuna.Trial, reason: str) -> TrialEnd:
+    study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+    return TrialEnd(trial.number, "pruned", None, reason, trial.user_attrs)
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, reason: str) -> TrialEnd:
+    """Tell a failed trial with its reason (one another process already failed stays as it is)."""
+    with contextlib.suppress(UpdateFinishedTrialError):  # failed already by another process
+        trial.set_user_attr("fail_reason", reason)
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    return TrialEnd(trial.number, "failed", None, reason, trial.user_attrs)
+
+
+def _interrupt(study: optuna.Study, trial: optuna.Trial) -> TrialEnd:
+    trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    return TrialEnd(trial.number, "failed", None, INTERRUPTED, {})

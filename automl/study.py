@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from automl.errors import UserError
 from automl.metrics import direction
 from automl.recipe import Recipe, load_recipe
+from automl.sharing import heartbeat_options, is_shared, retry_trial
 
 METRIC_ATTR = "metric"
 
@@ -26,18 +27,29 @@ def default_storage(run_dir: Path) -> str:
     return f"sqlite:///{(run_dir / 'study.db').resolve()}"
 
 
-def connect_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+def connect_storage(
+    url: str, attempts: int = 5, *, heartbeat: int | None = None
+) -> optuna.storages.RDBStorage:
     """Open an Optuna database, riding out another process creating its tables at the same moment.
 
     Two processes opening a new database together race to write its schema version; the loser
     sees a unique-constraint or locked-database error, and a moment later finds the schema made.
+    ``heartbeat`` (seconds) turns on Optuna's heartbeats for a study several processes share.
+    A plain ``postgresql://`` URL uses psycopg 3 (``pip install 'automl[postgres]'``).
     """
-    for attempt in range(1, attempts):
-        try:
-            return optuna.storages.RDBStorage(url)
-        except (IntegrityError, OperationalError):
-            time.sleep(0.2 * attempt)
-    return optuna.storages.RDBStorage(url)
+    options = {} if heartbeat is None else heartbeat_options(heartbeat)
+    target = make_url(url)
+    if target.drivername == "postgresql":
+        target = target.set(drivername="postgresql+psycopg")
+    address = target.render_as_string(hide_password=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        for attempt in range(1, attempts):
+            try:
+                return optuna.storages.RDBStorage(address, **options)
+            except (IntegrityError, OperationalError):
+                time.sleep(0.2 * attempt)
+        return optuna.storages.RDBStorage(address, **options)
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -45,7 +57,11 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+            # constant_liar: trials still running count as bad points, so parallel workers
+            # are not all sent to the same promising spot
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, constant_liar=True
+            )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
@@ -73,7 +89,9 @@ def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
     """Create the recipe's study, or load it to continue; ``fresh`` deletes it first."""
     name, metric = recipe.name, recipe.search.metric
     try:
-        rdb = connect_storage(storage)
+        rdb = connect_storage(
+            storage, heartbeat=recipe.search.heartbeat if is_shared(storage) else None
+        )
         if fresh:
             with contextlib.suppress(KeyError):
                 optuna.delete_study(study_name=name, storage=rdb)
@@ -88,6 +106,11 @@ def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
     except SQLAlchemyError as exc:
         reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
         raise UserError(f"search.storage: cannot open {hide_password(storage)}: {reason}") from None
+    except ImportError:
+        raise UserError(
+            f"search.storage: the driver for {make_url(storage).get_backend_name()} is not "
+            "installed; for PostgreSQL: pip install 'automl[postgres]'"
+        ) from None
     _check_comparable(study, recipe)
     return study
 
@@ -113,12 +136,15 @@ def _check_comparable(study: optuna.Study, recipe: Recipe) -> None:
 
 
 def requeue_interrupted(study: optuna.Study) -> list[int]:
-    """Mark trials left running by a killed run as failed and queue their parameters again."""
+    """Mark trials left running by a killed run as failed and queue their parameters again.
+
+    Only for a study one process holds (SQLite, see :func:`automl.sharing.hold_sqlite`): every
+    running trial is then a dead one. A shared study finds its dead trials by their heartbeats.
+    """
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
         study.tell(trial.number, state=TrialState.FAIL)
-        if trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        retry_trial(study, trial)
     return [trial.number for trial in stale]
 
 

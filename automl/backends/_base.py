@@ -6,11 +6,14 @@ import abc
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from automl.space import ModelSpec
+
+if TYPE_CHECKING:
+    from automl.workers import SearchJob, TrialPool
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 FoldEpochCallback = Callable[[int, int, dict[str, float]], None]
@@ -109,6 +112,15 @@ class Backend(abc.ABC):
         for index, (data, settings) in enumerate(folds):
             listener = None if on_epoch is None else functools.partial(on_epoch, index)
             yield self.evaluate(spec, data, settings, on_epoch=listener)
+
+    def trial_pool(self, workers: int, job: SearchJob) -> TrialPool | None:
+        """Workers that train ``workers`` trials at once for ``search.parallel``, or ``None``.
+
+        The search's driver keeps asking Optuna and sends the pool one fold of a trial at a time
+        (see :class:`automl.workers.TrialPool`). The default, ``None``, means this backend trains
+        one trial at a time, in the search's process.
+        """
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release what the backend holds (sessions, servers). Called once after the search."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from automl.errors import TrialFailed
 from automl.hookspecs import hookimpl
 from automl.network import build_model
 from automl.space import ModelSpec
+
+if TYPE_CHECKING:
+    from automl.workers import SearchJob, TrialPool
 
 # Validation and prediction batches: large, as they only cost memory, not accuracy.
 _INFERENCE_BATCH = 4096
@@ -109,6 +112,13 @@ class LocalBackend(Backend):
         )
         _raise_on_nan({"loss": fitted.history["loss"]})
         return model
+
+    def trial_pool(self, workers: int, job: SearchJob) -> TrialPool:
+        """``workers`` local processes, each training trials with this backend's settings and
+        the machine's cores divided among them."""
+        from automl.workers import ProcessPool
+
+        return ProcessPool(workers, job, {"jit_compile": self.jit_compile})
 
     def _build(
         self, spec: ModelSpec, shape: tuple[int, ...], n_classes: int, seed: int, epochs: int

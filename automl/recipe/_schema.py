@@ -168,6 +168,13 @@ class SearchConfig(Section):
     seed: int = 0
     storage: str | None = None
     max_failures: int | None = Field(10, ge=1, description="stop after this many failures in a row")
+    parallel: int = Field(1, ge=1, description="trials run at once, each in a worker")
+    heartbeat: int = Field(
+        20,
+        ge=1,
+        description="seconds between a shared study's heartbeats; a trial silent for 3 beats "
+        "is failed and run again",
+    )
     trial_timeout: int | None = Field(
         None, ge=1, description="seconds one trial may run before it is failed; '90s', '10m'"
     )

@@ -1,0 +1,114 @@
+"""search.parallel here: real worker processes, real Keras models, a real SQLite study."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+
+import pytest
+from optuna.trial import TrialState
+
+from automl import search
+from automl.backends.local import LocalBackend
+from automl.bundle import ModelBundle
+from automl.errors import UserError
+from automl.progress import Progress
+from automl.recipe import load_recipe
+from automl.run import run_recipe
+from automl.search import INTERRUPTED, TrialEnd
+from automl.sharing import hold_sqlite
+from automl.study import default_storage
+
+
+def parallel(recipe_dict: dict, trials: int) -> dict:
+    recipe_dict["search"].update(trials=trials, parallel=2)
+    return recipe_dict
+
+
+def test_two_workers_run_trials_side_by_side(recipe_dict) -> None:
+    result = search(parallel(recipe_dict, 4))
+    trials = result.study.trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(t.state == TrialState.COMPLETE for t in trials), [t.user_attrs for t in trials]
+    # the driver asked for trial 1 before it told trial 0: both were in flight at once
+    assert trials[1].datetime_start < trials[0].datetime_complete
+    assert len(result.leaderboard) == 4 and result.leaderboard["rank"].tolist() == [1, 2, 3, 4]
+    for trial in trials:  # the driver recorded every fold the workers trained
+        assert len(trial.user_attrs["fold_values"]) == 2 and len(trial.user_attrs["history"]) == 2
+    bundle = ModelBundle.load(result.run_dir / "best")
+    assert bundle.info["trial"] == result.study.best_trial.number
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["trials"] == {"complete": 4} and record["recipe"]["search"]["parallel"] == 2
+
+
+class KillWorkers(Progress):
+    """Kills every worker process (SIGKILL) as trial 2 starts, while trial 1 is training."""
+
+    def trial_started(self, number: int) -> None:
+        if number == 2:
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_its_trial_and_the_trial_runs_again(recipe_dict) -> None:
+    result = search(parallel(recipe_dict, 5), progress=KillWorkers())
+    trials = result.study.trials
+    lost = [t for t in trials if t.state == TrialState.FAIL]
+    assert 1 in [t.number for t in lost]
+    for trial in lost:
+        assert trial.user_attrs["fail_reason"] == "the worker process died (killed by signal 9)"
+        (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
+        assert retry.params == trial.params and retry.state == TrialState.COMPLETE
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 5 - len(lost)
+    ModelBundle.load(result.run_dir / "best")
+
+
+class CtrlCAfterFirst(Progress):
+    """Presses Ctrl-C as the first trial ends."""
+
+    pressed = False
+
+    def trial_ended(self, end: TrialEnd, best: float | None) -> None:
+        if not self.pressed:
+            self.pressed = True
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_ctrl_c_fails_the_trials_in_flight_and_keeps_the_rest(recipe_dict) -> None:
+    result = search(parallel(recipe_dict, 6), progress=CtrlCAfterFirst())
+    assert result.interrupted and result.stopped == INTERRUPTED
+    states = sorted(t.state.name for t in result.study.trials)
+    assert states == ["COMPLETE", "FAIL"]
+    (failed,) = [t for t in result.study.trials if t.state == TrialState.FAIL]
+    assert failed.user_attrs["fail_reason"] == "interrupted by the user (Ctrl-C)"
+    assert json.loads((result.run_dir / "run.json").read_text())["interrupted"] is True
+    ModelBundle.load(result.run_dir / "best")
+
+
+class OneAtATime(LocalBackend):
+    """A backend without workers of its own."""
+
+    def trial_pool(self, workers, job):
+        return None
+
+
+def test_parallel_needs_a_backend_with_workers(recipe_dict, tmp_path) -> None:
+    recipe = load_recipe(parallel(recipe_dict, 2) | {"backend": {"name": "one-at-a-time"}})
+    with pytest.raises(UserError, match=r"^search.parallel: backend 'one-at-a-time' trains one"):
+        run_recipe(recipe, OneAtATime())
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_sqlite_study_takes_one_process_at_a_time(recipe_dict, tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with (
+        hold_sqlite(default_storage(run_dir)),
+        pytest.raises(UserError, match=r"in use by another automl search.*postgresql://"),
+    ):
+        search(recipe_dict)
+    assert not (run_dir / "leaderboard.csv").exists()
