@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from automl._text import natural_key
+from automl._text import did_you_mean, natural_key
 from automl.errors import UserError
 from automl.recipe import DataConfig
 
 # A text column whose values are mostly numbers is a numeric column with stray text, not a category.
 _NUMERIC_SHARE = 0.5
 _PARQUET = {".parquet", ".pq"}
+_COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # pandas infers these
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def read_table(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: data file not found")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a CSV or Parquet file")
+    if path.suffix.lower() not in _PARQUET | _COMPRESSED:
+        _refuse_binary(path)
     try:
         if path.suffix.lower() in _PARQUET:
             table = pd.read_parquet(path)
@@ -115,6 +118,21 @@ def read_table(path: Path) -> pd.DataFrame:
     if len(duplicated):
         raise UserError(f"{path}: column '{duplicated[0]}' appears more than once")
     return table
+
+
+def _refuse_binary(path: Path, sniff: int = 65536) -> None:
+    """Refuse a file whose start holds a NUL byte: binary, or text in UTF-16/32, not UTF-8 CSV."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(sniff)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read as a table: {exc}") from None
+    nul = start.find(b"\x00")
+    if nul >= 0:
+        raise UserError(
+            f"{path}: not UTF-8 text (a NUL byte at byte {nul}: a binary file, or UTF-16); "
+            "save the CSV as UTF-8"
+        )
 
 
 def _header(path: Path, table: pd.DataFrame) -> list[str]:
@@ -171,7 +189,8 @@ def _check_named_columns(config: DataConfig, table: pd.DataFrame, path: Path) ->
     for field, column in named:
         if column is not None and column not in table.columns:
             raise UserError(
-                f"{path}: {field} column '{column}' not found; columns are "
+                f"{path}: {field} column '{column}' not found"
+                f"{did_you_mean(column, [str(c) for c in table.columns])}; columns are "
                 f"{_list_columns(table.columns)}"
             )
 
@@ -214,7 +233,7 @@ def _to_numeric(column: pd.Series, path: Path, name: str) -> pd.Series:
         where = _line(text)
         value = column[text].iloc[0]
         raise UserError(
-            f"{path}: column '{name}' line {where}: '{value}' is not a number "
+            f"{path}: column '{name}' line {where}: {_shown(value)} is not a number "
             "(list the column under data.categorical if it holds categories)"
         )
     infinite = np.isinf(numbers.to_numpy())
@@ -242,6 +261,12 @@ def read_features(
 def _line(mask: np.ndarray) -> int:
     """File line of the first flagged row (the header is line 1)."""
     return int(np.argmax(mask)) + 2
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A cell quoted for a message, cut to ``limit`` characters (a cell may be megabytes)."""
+    text = repr(str(value))
+    return text if len(text) <= limit else f"{text[: limit - 4]}...' ({len(str(value))} chars)"
 
 
 def _list_columns(columns: pd.Index, limit: int = 8) -> str:

@@ -51,6 +51,10 @@ class BackendInfo:
 
     def create(self, options: dict[str, Any]) -> Backend:
         """Make a backend with the recipe's options, checked against the factory's signature."""
+        return self.factory(**self.check(options))
+
+    def check(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The recipe's options, checked against the factory's signature, without making one."""
         known = self.options
         for key in options:
             if key not in known:
@@ -66,7 +70,7 @@ class BackendInfo:
             raise UserError(
                 f"backend.options.{error['loc'][0]}: {error['msg']}, got {error['input']!r}"
             ) from None
-        return self.factory(**{key: getattr(checked, key) for key in options})
+        return {key: getattr(checked, key) for key in options}
 
 
 def _options_model(factory: Callable[..., Backend]) -> type[BaseModel]:
