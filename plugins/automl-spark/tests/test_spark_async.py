@@ -50,9 +50,15 @@ def test_the_server_binds_loopback_for_a_local_master_unless_told(spark: Any) ->
     assert _backend(server_host="::1")._server_host(spark.sparkContext) == "::1"
 
 
+def test_an_address_the_server_cannot_bind_is_a_user_error(spark: Any) -> None:
+    backend = _backend(server_host="192.0.2.1")  # TEST-NET-1: never this machine's address
+    with pytest.raises(UserError, match=r"backend\.options\.server_host: .* cannot listen on"):
+        backend.evaluate(SPEC, tiny_fold(), TrainSettings(max_epochs=1))
+
+
 @pytest.mark.parametrize("option", ["max_staleness", "server_port", "socket_timeout"])
 def test_a_negative_option_is_a_user_error(option: str) -> None:
-    with pytest.raises(UserError, match=f"backend.options.{option}: must be at least"):
+    with pytest.raises(UserError, match=rf"backend\.options\.{option}: must be at least"):
         _backend(**{option: -1})
 
 

@@ -12,6 +12,7 @@ state, reset to a fresh optimizer's at the start of every fold.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 import warnings
@@ -53,7 +54,8 @@ class SparkAsyncBackend(SparkSyncBackend):
         conf: Spark settings passed through (executor memory and cores, ...).
         partitions: shards per fold, each trained by one task (default: Spark's default
             parallelism, i.e. the cores Spark has).
-        batches_per_round: batches a worker trains between a pull and its push.
+        batches_per_round: batches a worker trains between a pull and its push (fewer exchanges
+            cost less; more make the training more asynchronous).
         shuffle: shuffle each shard every epoch, and the rows among shards.
         threads_per_worker: TensorFlow threads per Python worker (default: the cores a task has).
         start_timeout: seconds to wait for the master and its executors before giving up.
@@ -73,7 +75,7 @@ class SparkAsyncBackend(SparkSyncBackend):
         master: str | None = None,
         conf: dict[str, str] | None = None,
         partitions: int | None = None,
-        batches_per_round: int = 10,
+        batches_per_round: int = 20,
         shuffle: bool = True,
         threads_per_worker: int | None = None,
         start_timeout: float = 60.0,
@@ -140,16 +142,16 @@ class SparkAsyncBackend(SparkSyncBackend):
             max_connections=max(64, 2 * partitions),
         )
         initial = get_state(model)
+
+        def train_epoch(epoch: int) -> tuple[int, float, float]:
+            fresh = initial if epoch == 0 else None
+            totals = self._run_epoch(context, fold, plan, link, epoch, fresh)
+            model.set_weights(server.weights())
+            return totals
+
         try:
-            with server:
+            with _listening(server):
                 link = ServerLink(server.address, secret, server.layout.shapes, self.socket_timeout)
-
-                def train_epoch(epoch: int) -> tuple[int, float, float]:
-                    fresh = initial if epoch == 0 else None
-                    totals = self._run_epoch(context, fold, plan, link, epoch, fresh)
-                    model.set_weights(server.weights())
-                    return totals
-
                 return run_epochs(model, epochs, train_epoch, callbacks, validation)
         finally:
             fold.close()
@@ -261,6 +263,23 @@ def train_against_server(
 def _rounds(rows: int, plan: RoundPlan) -> int:
     batches = math.ceil(rows / plan.spec.batch_size)
     return math.ceil(batches / (plan.batches_per_round or batches or 1))
+
+
+@contextlib.contextmanager
+def _listening(server: ParameterServer) -> Iterator[ParameterServer]:
+    """Run ``server`` for the block; an address it cannot bind is the user's option to fix."""
+    try:
+        server.start()
+    except OSError as exc:
+        host, port = server.bind_address
+        raise UserError(
+            f"backend.options.server_host: the parameter server cannot listen on "
+            f"{host}:{port} ({exc.strerror or exc})"
+        ) from None
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def _last_line(exc: BaseException) -> str:

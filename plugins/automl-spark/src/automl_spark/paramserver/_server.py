@@ -19,7 +19,8 @@ import contextlib
 import secrets
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class ParameterServer:
         self.layout = Layout([np.shape(w) for w in weights])
         self._flat = self.layout.flatten(weights).copy()
         self._secret = secret
-        self._bind = (host, port)
+        self.bind_address = (host, port)
         self.hogwild = hogwild
         self.max_staleness = max_staleness
         self.timeout = timeout
@@ -79,6 +80,7 @@ class ParameterServer:
         self._count_lock = threading.Lock()  # version, counters and the connection set
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
         self._threads: set[threading.Thread] = set()
         self._connections: set[socket.socket] = set()
 
@@ -97,35 +99,41 @@ class ParameterServer:
             return len(self._connections)
 
     def __enter__(self) -> ParameterServer:
-        family = socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Bind, listen and start serving; :meth:`close` (or the ``with`` block) stops it."""
+        family = socket.AF_INET6 if ":" in self.bind_address[0] else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(self._bind)
+            listener.bind(self.bind_address)
             listener.listen(self.max_connections)
             listener.settimeout(0.1)  # how often the accept loop looks for the stop signal
         except BaseException:
             listener.close()
             raise
         self._listener = listener
-        self._start(self._accept_loop, "automl-paramserver-accept")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._acceptor = self._start(self._accept_loop, "automl-paramserver-accept")
 
     def close(self) -> None:
         """Stop accepting, cut every open connection and join the server's threads."""
         self._stopping.set()
-        with self._count_lock:
+        if self._acceptor is not None:
+            self._acceptor.join()  # it sees the stop within its accept timeout
+        if self._listener is not None:
+            self._listener.close()
+        with self._count_lock:  # no connection can be added any more
             for conn in self._connections:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
             threads = list(self._threads)
         for thread in threads:
             thread.join(self.timeout)
-        if self._listener is not None:
-            self._listener.close()
 
     def weights(self) -> list[np.ndarray]:
         """A copy of the current weights."""
@@ -133,13 +141,14 @@ class ParameterServer:
             flat = self._flat.copy()
         return self.layout.split(flat)
 
-    def _start(self, target, name: str, *args) -> None:
+    def _start(self, target: Callable[..., None], name: str, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=self._run, args=(target, *args), name=name, daemon=True)
         with self._count_lock:
             self._threads.add(thread)
         thread.start()
+        return thread
 
-    def _run(self, target, *args) -> None:
+    def _run(self, target: Callable[..., None], *args: Any) -> None:
         try:
             target(*args)
         finally:
