@@ -105,10 +105,12 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
     master = options.master or DEFAULT_MASTER
     check_master_reachable(master, options.start_timeout)
     builder = SparkSession.builder.master(master).appName(options.app_name)
-    for key, value in session_conf(options).items():
+    conf = session_conf(options)
+    for key, value in conf.items():
         builder = builder.config(key, value)
+    if "spark.pyspark.python" in conf:  # pyspark reads it from the environment, not the conf
+        os.environ["PYSPARK_PYTHON"] = conf["spark.pyspark.python"]
     if options.is_local:
-        os.environ["PYSPARK_PYTHON"] = sys.executable
         os.environ["SPARK_LOCAL_IP"] = _LOOPBACK
     try:
         session = builder.getOrCreate()

@@ -20,18 +20,16 @@ from automl.backends import Backend, EpochCallback, FoldData, FoldResult, TrainS
 from automl.backends.local import (
     _EAGER_STEPS,
     LocalBackend,
-    _raise_on_nan,
     _report_epochs,
     _stop_on_nan,
     predict_proba,
 )
 from automl.errors import TrialFailed
 from automl.space import ModelSpec
+from automl_spark.epochs import run_epochs
 from automl_spark.rounds import RoundPlan, ShardedFold, average
 from automl_spark.session import SessionOptions, SparkSessionHolder, threads_per_task
 from automl_spark.state import get_state, set_state
-
-_EPSILON = 1e-7  # Keras' clipping of probabilities in its cross-entropy
 
 
 class SparkSyncBackend(Backend):
@@ -149,8 +147,6 @@ class SparkSyncBackend(Backend):
         validation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, list[float]]:
         """Run up to ``epochs`` epochs of rounds on ``model``'s state; return the history."""
-        import keras
-
         session = self.spark.get()
         context = session.sparkContext
         partitions = self.partitions or context.defaultParallelism
@@ -166,40 +162,21 @@ class SparkSyncBackend(Backend):
             eager=math.ceil(max(fold.sizes) / spec.batch_size) * epochs <= _EAGER_STEPS,
             threads=self.threads_per_worker or threads_per_task(session),
         )
-        hooks = keras.callbacks.CallbackList(callbacks, model=model)
-        history: dict[str, list[float]] = {}
         state, step = get_state(model), 0
+
+        def train_epoch(epoch: int) -> tuple[int, float, float]:
+            nonlocal state, step
+            totals = np.zeros(3)
+            for round_ in range(rounds):
+                state, rows, loss, accuracy, steps = average(
+                    fold.run_round(plan, state, step, epoch, round_)
+                )
+                totals += (rows, loss, accuracy)
+                step += steps
+            set_state(model, state)
+            return int(totals[0]), float(totals[1]), float(totals[2])
+
         try:
-            hooks.on_train_begin()
-            for epoch in range(epochs):
-                totals = np.zeros(3)
-                for round_ in range(rounds):
-                    state, rows, loss, accuracy, steps = average(
-                        fold.run_round(plan, state, step, epoch, round_)
-                    )
-                    totals += (rows, loss, accuracy)
-                    step += steps
-                set_state(model, state)
-                logs = {"accuracy": totals[2] / totals[0], "loss": totals[1] / totals[0]}
-                if validation is not None:
-                    logs |= _validation_logs(model, *validation)
-                for key, value in logs.items():
-                    history.setdefault(key, []).append(float(value))
-                hooks.on_epoch_end(epoch, logs)
-                if model.stop_training:
-                    break
-            hooks.on_train_end()
+            return run_epochs(model, epochs, train_epoch, callbacks, validation)
         finally:
             fold.close()
-        _raise_on_nan(history)
-        return history
-
-
-def _validation_logs(model: Any, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Keras' ``val_loss`` (sparse cross-entropy) and ``val_accuracy`` of ``model`` on (x, y)."""
-    proba = predict_proba(model, x)
-    picked = np.clip(proba[np.arange(len(y)), y], _EPSILON, 1 - _EPSILON)
-    return {
-        "val_accuracy": float(np.mean(proba.argmax(axis=1) == y)),
-        "val_loss": float(-np.mean(np.log(picked))),
-    }

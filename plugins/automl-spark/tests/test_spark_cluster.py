@@ -1,0 +1,203 @@
+"""A real standalone Spark cluster on loopback: a master and two workers from pyspark's own jars.
+
+A search runs against ``spark://127.0.0.1:PORT`` through the command line, and a fold survives a
+Python worker killed mid-round (Spark retries the task). The drivers run in subprocesses: this
+test process already holds the shared local[2] session, and a process holds one Spark master.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyspark
+import pytest
+import yaml
+
+from automl.testing import tiny_table
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Spark's processes through /proc"),
+]
+
+SPARK_HOME = Path(pyspark.__file__).parent
+LOOPBACK = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": str(SPARK_HOME)}
+# What a cluster's executors need to run this environment's Python, on loopback only.
+CONF = {
+    "spark.pyspark.python": sys.executable,
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.executor.memory": "768m",
+    "spark.ui.enabled": "false",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _spark_class(cls: str, *args: str, log: Path) -> subprocess.Popen:
+    """Start one of Spark's daemons in its own session (its group is stopped at teardown)."""
+    return subprocess.Popen(
+        [str(SPARK_HOME / "bin" / "spark-class"), cls, *args],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **LOOPBACK},
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[int]]]:
+    """A master and two 1-core workers; yields the master URL and the daemons' session ids."""
+    folder = tmp_path_factory.mktemp("cluster")
+    port = _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    master_log = folder / "master.log"
+    daemons = [
+        _spark_class(
+            "org.apache.spark.deploy.master.Master",
+            *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port())),
+            log=master_log,
+        )
+    ]
+    try:
+        for index in range(2):
+            daemons.append(
+                _spark_class(
+                    "org.apache.spark.deploy.worker.Worker",
+                    url,
+                    *("--host", "127.0.0.1", "--cores", "1", "--memory", "1g"),
+                    *("--webui-port", str(_free_port()), "--work-dir", str(folder / f"w{index}")),
+                    log=folder / f"worker{index}.log",
+                )
+            )
+        deadline = time.monotonic() + 120
+        while master_log.read_text().count("Registering worker") < 2:
+            assert time.monotonic() < deadline, master_log.read_text()[-2000:]
+            assert all(d.poll() is None for d in daemons), "a Spark daemon exited"
+            time.sleep(0.5)
+        yield url, [d.pid for d in daemons]
+    finally:
+        for daemon in daemons:
+            os.killpg(daemon.pid, 15)
+        for daemon in daemons:
+            daemon.wait(timeout=60)
+
+
+def _run(args: list[str], cwd: Path, limit: float = 420) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=limit,
+        env={**os.environ, **LOOPBACK, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_a_search_on_a_standalone_cluster_from_the_command_line(
+    cluster: tuple[str, list[int]], tmp_path: Path
+) -> None:
+    url, _ = cluster
+    tiny_table().to_csv(tmp_path / "train.csv", index=False)
+    recipe = {
+        "name": "on-cluster",
+        "data": {"train": "train.csv", "target": "label", "id": "id"},
+        "search": {"trials": 2, "folds": 2, "pruner": "none"},
+        "space": {"hidden_units": [8], "learning_rate": {"low": 0.01, "high": 0.05}},
+        "training": {"max_epochs": 2},
+        "backend": {"name": "spark-sync", "options": {"master": url, "conf": CONF}},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    _run([sys.executable, "-m", "automl", "search", "recipe.yaml"], tmp_path)
+    board = (tmp_path / "runs" / "on-cluster" / "leaderboard.csv").read_text()
+    assert board.count("complete") == 2
+    # the bundle predicts in a process with no Spark at all
+    tiny_table(rows=9).drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
+    best = str(tmp_path / "runs" / "on-cluster" / "best")
+    _run([sys.executable, "-m", "automl", "predict", best, "new.csv", "-o", "p.csv"], tmp_path)
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 10
+
+
+KILL_A_WORKER = """
+import json, os, signal, sys, threading, time
+from pathlib import Path
+from automl.backends import TrainSettings
+from automl.testing import SPEC, tiny_fold
+from automl_spark import SparkSyncBackend
+
+master, conf, sessions = sys.argv[1], json.loads(sys.argv[2]), set(json.loads(sys.argv[3]))
+killed = []
+
+def ticks(pid):
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1
+    return int(fields[11]) + int(fields[12])
+
+def python_workers():
+    # pyspark's Python processes that the cluster's daemons (our sessions) started
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"pyspark" in (entry / "cmdline").read_bytes():
+                if os.getsid(int(entry.name)) in sessions:
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+def kill_a_busy_worker():
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not killed:
+        before = {pid: ticks(pid) for pid in python_workers()}
+        time.sleep(0.3)
+        busy = [pid for pid, t in before.items() if ticks(pid) > t]
+        if busy:
+            os.kill(busy[-1], signal.SIGKILL)
+            killed.append(busy[-1])
+
+def on_epoch(epoch, logs):
+    if epoch == 1:
+        threading.Thread(target=kill_a_busy_worker, daemon=True).start()
+
+backend = SparkSyncBackend(master=master, conf=conf, partitions=2, threads_per_worker=1)
+result = backend.evaluate(SPEC, tiny_fold(rows=6000), TrainSettings(max_epochs=3, patience=3),
+                          on_epoch=on_epoch)
+tracker = backend.spark.get().sparkContext.statusTracker()
+failed = 0
+for job in tracker.getJobIdsForGroup():
+    for stage in tracker.getJobInfo(job).stageIds:
+        info = tracker.getStageInfo(stage)
+        failed += info.numFailedTasks if info else 0
+backend.close()
+print(json.dumps({"killed": killed, "epochs": result.epochs_run, "failed_tasks": failed,
+                  "val_loss": result.history["val_loss"]}))
+"""
+
+
+def test_a_python_worker_killed_mid_round_is_retried_and_the_fold_completes(
+    cluster: tuple[str, list[int]], tmp_path: Path
+) -> None:
+    url, sessions = cluster
+    done = _run(
+        [sys.executable, "-c", KILL_A_WORKER, url, json.dumps(CONF), json.dumps(sessions)],
+        tmp_path,
+    )
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["killed"], "no busy Python worker was found to kill"
+    assert outcome["failed_tasks"] >= 1  # the killed task failed and Spark ran it again
+    assert outcome["epochs"] == 3 and all(v == v for v in outcome["val_loss"])
