@@ -7,5 +7,12 @@ backends (``automl backends``) stays fast and works without Java.
 from automl_spark.asynchronous import SparkAsyncBackend
 from automl_spark.session import SessionOptions, spark_session
 from automl_spark.synchronous import SparkSyncBackend
+from automl_spark.trials import SparkTrialsBackend
 
-__all__ = ["SessionOptions", "SparkAsyncBackend", "SparkSyncBackend", "spark_session"]
+__all__ = [
+    "SessionOptions",
+    "SparkAsyncBackend",
+    "SparkSyncBackend",
+    "SparkTrialsBackend",
+    "spark_session",
+]

@@ -7,6 +7,7 @@ from typing import Any
 import automl
 from automl_spark.asynchronous import SparkAsyncBackend
 from automl_spark.synchronous import SparkSyncBackend
+from automl_spark.trials import SparkTrialsBackend
 
 
 @automl.hookimpl
@@ -21,4 +22,9 @@ def register_backends(register: Any) -> None:
         "spark-async",
         SparkAsyncBackend,
         description="data-parallel on Spark: workers pull from and push to a parameter server",
+    )
+    register(
+        "spark-trials",
+        SparkTrialsBackend,
+        description="search.parallel trials at once on Spark, each fold a task",
     )

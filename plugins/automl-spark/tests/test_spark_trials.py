@@ -1,0 +1,61 @@
+"""spark-trials on a real local[2] Spark: two trials at once, each fold a Spark task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from optuna.trial import TrialState
+
+from automl.bundle import ModelBundle
+from automl.plugins import registry
+from automl.recipe import load_recipe
+from automl.run import run_recipe
+from automl.testing import tiny_table
+from automl_spark import SparkTrialsBackend
+
+
+class Recording(SparkTrialsBackend):
+    """Keeps the pool it made, to look up its Spark jobs."""
+
+    def trial_pool(self, workers: int, job: Any) -> Any:
+        self.pool = super().trial_pool(workers, job)
+        return self.pool
+
+
+def test_the_entry_point_registers_spark_trials() -> None:
+    info = registry().backend("spark-trials")
+    assert info.package == "automl-spark" and info.options["master"] is None
+
+
+@pytest.mark.slow
+def test_a_tiny_search_runs_two_trials_at_once_on_spark(spark: Any, tmp_path: Path) -> None:
+    tiny_table().to_csv(tmp_path / "train.csv", index=False)
+    recipe = load_recipe(
+        {
+            "name": "spark-trials",
+            "data": {"train": str(tmp_path / "train.csv"), "target": "label", "id": "id"},
+            "search": {"trials": 4, "folds": 2, "parallel": 2, "pruner": "none"},
+            "space": {"hidden_units": [8], "learning_rate": {"low": 0.001, "high": 0.05}},
+            "training": {"max_epochs": 2},
+            "backend": {"name": "spark-trials"},
+            "output": str(tmp_path / "run"),
+        }
+    )
+    backend = Recording()
+    try:
+        result = run_recipe(recipe, backend, report=False)
+    finally:
+        backend.close()
+    trials = result.study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert trials[1].datetime_start < trials[0].datetime_complete  # two in flight at once
+    assert all(len(t.user_attrs["fold_values"]) == 2 for t in trials)
+    assert len({t.params["learning_rate"] for t in trials}) == 4
+    tracker = spark.sparkContext.statusTracker()
+    assert len(tracker.getJobIdsForGroup(backend.pool.group)) == 4 * 2  # one job per fold
+    assert tracker.getActiveJobsIds() == []
+    assert ModelBundle.load(result.run_dir / "best").info["trial"] == result.study.best_trial.number
+    assert json.loads((result.run_dir / "run.json").read_text())["trials"] == {"complete": 4}
