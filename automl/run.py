@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from automl._files import write_text
+from automl._files import recover, write_text
 from automl.artifacts import TRIALS_FOLDER
 from automl.backends import Backend, TrainSettings
 from automl.bundle import ModelBundle
@@ -158,6 +158,7 @@ def _run_recipe(
         held.enter_context(hold_sqlite(storage))
         study = open_study(recipe, storage, fresh=fresh)
     run_dir = _prepare_run_dir(recipe.run_dir)
+    recover(run_dir)  # what a killed run's writes left behind
     if recipe.search.storage is None:
         held.enter_context(hold_sqlite(storage))
         study = open_study(recipe, storage, fresh=fresh)
