@@ -207,11 +207,11 @@ class SparkAsyncBackend(SparkSyncBackend):
         done = [f.result() for f in futures if f.exception() is None]
         failed = [f.exception() for f in futures if f.exception() is not None]
         if not done:
-            raise TrialFailed(f"every Spark task failed: {_last_line(failed[0])}") from failed[0]
+            raise TrialFailed(f"every Spark task failed: {_reason(failed[0])}") from failed[0]
         for exc in failed:
             warnings.warn(
                 f"spark-async: a partition failed in epoch {epoch + 1} and was left out of it "
-                f"({_last_line(exc)})",
+                f"({_reason(exc)})",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -282,7 +282,14 @@ def _listening(server: ParameterServer) -> Iterator[ParameterServer]:
         server.close()
 
 
-def _last_line(exc: BaseException) -> str:
-    """The last non-blank line of an error (a Spark error ends with the worker's exception)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else type(exc).__name__
+def _reason(exc: BaseException) -> str:
+    """The telling line of a Spark job's error: the last one before the JVM's stack frames (the
+    Python exception of a task, or why Spark aborted), without Java's exception class."""
+    lines = []
+    for line in str(exc).splitlines():
+        if line.strip().startswith("at "):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    last = lines[-1] if lines else type(exc).__name__
+    return last.rsplit("Exception: ", 1)[-1][:300]
