@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from automl.cli import cli
 from automl.errors import UserError
+from automl.testing import tiny_table
 from automl_spark.session import (
     SessionOptions,
     check_master_reachable,
@@ -32,7 +37,7 @@ def test_a_malformed_master_url_is_a_user_error() -> None:
         check_master_reachable("spark://no-port", timeout=1)
 
 
-def test_java_is_looked_up_in_java_home_then_on_path(tmp_path: Any) -> None:
+def test_java_is_looked_up_in_java_home_then_on_path(tmp_path: Path) -> None:
     assert find_java({"PATH": str(tmp_path)}) is None
     assert find_java({"JAVA_HOME": str(tmp_path), "PATH": "/usr/bin"}) is None
     (tmp_path / "bin").mkdir()
@@ -64,3 +69,23 @@ def test_the_running_session_is_reused_and_another_master_refused(spark: Any) ->
     with pytest.raises(UserError, match="already runs Spark on 'local\\[2\\]'"):
         spark_session(SessionOptions("local[3]"))
     assert threads_per_task(spark) >= 1
+
+
+def test_an_unreachable_master_stops_the_search_before_any_trial(tmp_path: Path) -> None:
+    tiny_table().to_csv(tmp_path / "train.csv", index=False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    recipe = {
+        "name": "nowhere",
+        "data": {"train": "train.csv", "target": "label"},
+        "backend": {"name": "spark-sync", "options": {"master": f"spark://127.0.0.1:{port}"}},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    run_dir = tmp_path / "run"
+    done = CliRunner().invoke(
+        cli, ["search", str(tmp_path / "recipe.yaml"), "--output", str(run_dir)]
+    )
+    assert done.exit_code == 2
+    assert f"cannot reach the Spark master at 127.0.0.1:{port}" in done.output
+    assert "Traceback" not in done.output and not run_dir.exists()

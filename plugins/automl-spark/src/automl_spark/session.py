@@ -27,6 +27,10 @@ INSTALL_HINT = "pip install automl-spark (it brings pyspark), or pip install 'py
 _LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\s*\d+)?\])?$")
 _LOOPBACK = "127.0.0.1"
 DEFAULT_MASTER = "local[*]"
+_NO_JAVA = (
+    "backend: Spark needs Java 17 or 21 and none was found: install a JDK and put `java` on PATH "
+    "or set JAVA_HOME"
+)
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,13 @@ class SparkSessionHolder:
     """Starts the session on first :meth:`get`; :meth:`close` stops it if this holder started it.
 
     A session already running in this process with the same master is reused and left running
-    (a notebook's session, or a test suite's shared one).
+    (a notebook's session, or a test suite's shared one). Making a holder checks what can be
+    checked without starting Spark (:func:`check_prerequisites`), so that a search fails with a
+    user error before its first trial rather than in every trial.
     """
 
     def __init__(self, options: SessionOptions) -> None:
+        check_prerequisites(options)
         self.options = options
         self._session: Any = None
         self._owned = False
@@ -75,6 +82,21 @@ class SparkSessionHolder:
         if self._session is not None and self._owned:
             self._session.stop()
         self._session, self._owned = None, False
+
+
+def check_prerequisites(options: SessionOptions) -> None:
+    """pyspark importable, Java found and a ``spark://`` master answering, without starting Spark.
+
+    Raises:
+        UserError: naming what is missing and how to get it.
+    """
+    try:
+        import pyspark  # noqa: F401 - only whether it imports
+    except ImportError:
+        raise UserError(f"backend: the Spark backends need pyspark: {INSTALL_HINT}") from None
+    if find_java(os.environ) is None:
+        raise UserError(_NO_JAVA)
+    check_master_reachable(options.master or DEFAULT_MASTER, options.start_timeout)
 
 
 def spark_session(options: SessionOptions) -> tuple[Any, bool]:
@@ -98,10 +120,7 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
             )
         return active, False
     if find_java(os.environ) is None:
-        raise UserError(
-            "backend: Spark needs Java 17 or 21 and none was found: install a JDK and put "
-            "`java` on PATH or set JAVA_HOME"
-        )
+        raise UserError(_NO_JAVA)
     master = options.master or DEFAULT_MASTER
     check_master_reachable(master, options.start_timeout)
     builder = SparkSession.builder.master(master).appName(options.app_name)
