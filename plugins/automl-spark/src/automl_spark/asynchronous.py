@@ -6,8 +6,8 @@ its own Spark job and, without waiting for the others, pulls the weights, trains
 ``batches_per_round`` batches of its shard, pushes the change and repeats until its shard is
 done; the server applies each change by the staleness rule (or without a lock in hogwild mode).
 After the job the driver takes the server's weights, scores the validation rows and applies the
-local backend's early stopping, NaN stop and epoch report. Each worker keeps its own optimizer
-state, reset to a fresh optimizer's at the start of every fold.
+local backend's early stopping, NaN stop and epoch report. Each Python worker keeps its own
+optimizer state, reset to a new optimizer's when it first trains for a fold.
 """
 
 from __future__ import annotations
@@ -33,11 +33,18 @@ from automl_spark.session import SessionOptions, threads_per_task
 from automl_spark.state import get_state
 from automl_spark.synchronous import SparkSyncBackend
 
+# In a Spark worker: the (model, fold) its model's optimizer state belongs to.
+_optimizer_fold: tuple[int, str] | None = None
+
 
 @dataclass(frozen=True)
 class ServerLink:
-    """What a worker needs to reach the fold's parameter server (travels in the task closure)."""
+    """What a worker needs to join a fold: its id, a new model's state (a broadcast: weights
+    and optimizer slots), and how to reach the fold's parameter server. Travels in the task
+    closure."""
 
+    fold: str
+    fresh: Any
     address: tuple[str, int]
     secret: bytes
     shapes: tuple[tuple[int, ...], ...]
@@ -141,19 +148,26 @@ class SparkAsyncBackend(SparkSyncBackend):
             timeout=self.socket_timeout,
             max_connections=max(64, 2 * partitions),
         )
-        initial = get_state(model)
+        fresh = context.broadcast(get_state(model))
 
         def train_epoch(epoch: int) -> tuple[int, float, float]:
-            fresh = initial if epoch == 0 else None
-            totals = self._run_epoch(context, fold, plan, link, epoch, fresh)
+            totals = self._run_epoch(context, fold, plan, link, epoch)
             model.set_weights(server.weights())
             return totals
 
         try:
             with _listening(server):
-                link = ServerLink(server.address, secret, server.layout.shapes, self.socket_timeout)
+                link = ServerLink(
+                    uuid.uuid4().hex,
+                    fresh,
+                    server.address,
+                    secret,
+                    server.layout.shapes,
+                    self.socket_timeout,
+                )
                 return run_epochs(model, epochs, train_epoch, callbacks, validation)
         finally:
+            fresh.destroy()
             fold.close()
 
     def _server_host(self, context: Any) -> str:
@@ -170,7 +184,6 @@ class SparkAsyncBackend(SparkSyncBackend):
         plan: RoundPlan,
         link: ServerLink,
         epoch: int,
-        fresh: np.ndarray | None,
     ) -> tuple[int, float, float]:
         """Train every shard against the server, one Spark job per partition, all at once.
 
@@ -182,7 +195,7 @@ class SparkAsyncBackend(SparkSyncBackend):
 
         def task(indices: Iterator[int]) -> Iterator[tuple[int, float, float]]:
             index = next(iter(indices))
-            yield train_against_server(plan, link, index, shards[index].value, epoch, fresh)
+            yield train_against_server(plan, link, index, shards[index].value, epoch)
 
         jobs = context.parallelize(range(len(shards)), len(shards))
         tag = f"automl-async-{uuid.uuid4().hex}"
@@ -225,22 +238,17 @@ def train_against_server(
     index: int,
     shard: tuple[np.ndarray, np.ndarray],
     epoch: int,
-    fresh: np.ndarray | None,
 ) -> tuple[int, float, float]:
     """Runs on a Spark worker: pull, train a round, push, until shard ``index``'s epoch is done.
 
-    ``fresh`` (first epoch only) is a new model's state: the worker starts the fold from its
-    optimizer slots. Returns the rows trained and the sums of loss and accuracy over them.
+    Returns the rows trained and the sums of loss and accuracy over them.
     """
     from automl_spark import _worker
-    from automl_spark.state import set_state
 
     x, y = shard
     keras = _worker.keras_with_threads(plan.threads)
     model = _worker.model_for(plan.spec, plan.n_features, plan.n_classes, plan.eager, plan.threads)
-    if fresh is not None:
-        set_state(model, fresh)
-        model.optimizer.iterations.assign(0)
+    _join_fold(model, link)
     order_seed = _seed(plan.seed, epoch, index)
     keras.utils.set_random_seed(_seed(plan.seed, epoch, index, 1))
     rows = loss = accuracy = 0.0
@@ -258,6 +266,17 @@ def train_against_server(
             loss += float(logs["loss"][0]) * len(picked)
             accuracy += float(logs["accuracy"][0]) * len(picked)
     return int(rows), loss, accuracy
+
+
+def _join_fold(model: Any, link: ServerLink) -> None:
+    """Give the worker's model a fresh optimizer when it first trains for this fold."""
+    global _optimizer_fold
+    if _optimizer_fold != (id(model), link.fold):
+        from automl_spark.state import set_state
+
+        set_state(model, link.fresh.value)
+        model.optimizer.iterations.assign(0)
+        _optimizer_fold = (id(model), link.fold)
 
 
 def _rounds(rows: int, plan: RoundPlan) -> int:
