@@ -18,7 +18,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,7 @@ class ServerLink:
     fold: str
     fresh: Any
     address: tuple[str, int]
-    secret: bytes
+    secret: bytes = field(repr=False)
     shapes: tuple[tuple[int, ...], ...]
     timeout: float
 

@@ -16,6 +16,7 @@ may interleave; the version count then is approximate too.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import secrets
 import socket
 import threading
@@ -199,7 +200,7 @@ class ParameterServer:
         _, _, hello = _wire.receive(conn, {Kind.HELLO: _wire.NONCE_BYTES + _wire.PROOF_BYTES})
         worker_nonce, claimed = bytes(hello[: _wire.NONCE_BYTES]), bytes(hello[_wire.NONCE_BYTES :])
         expected = _wire.proof(self._secret, b"worker", server_nonce, worker_nonce)
-        if not secrets.compare_digest(claimed, expected):
+        if not hmac.compare_digest(claimed, expected):
             raise ProtocolError("authentication failed")
         _wire.send(
             conn, Kind.WELCOME, 0, _wire.proof(self._secret, b"server", server_nonce, worker_nonce)
