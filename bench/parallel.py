@@ -1,0 +1,135 @@
+"""Trials per hour on the Otto data: one trial at a time, two worker processes, two Spark tasks.
+
+Every mode runs the same search (fixed space, random sampler, same seed: trial k is the same
+network in every mode) through the engine, in one run of this script, and the search's own time
+is measured (not the final model). The ratios compare each mode with one trial at a time. On a
+2-core machine two trials side by side beat one only where a single trial cannot use both cores:
+small networks whose time goes to per-step overhead in one Python thread; a large network whose
+matrix products already fill both cores gains little.
+
+    .venv/bin/python bench/parallel.py [--trials 8 | --minutes 5] [--epochs 5] [--rows N]
+                                       [--modes local,processes,spark]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+import optuna
+import pandas as pd
+
+from automl._quiet import import_tensorflow_quietly
+from automl.backends.local import LocalBackend
+from automl.progress import Progress
+from automl.recipe import load_recipe
+from automl.run import run_recipe
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/otto/train.csv.gz"
+SPACE = {  # small tabular networks, as a search over Otto tries them
+    "layers": {"low": 1, "high": 2},
+    "units": {"low": 32, "high": 256, "log": True},
+    "activation": ["relu", "elu"],
+    "batch_norm": False,
+    "dropout": {"low": 0.0, "high": 0.3},
+    "optimizer": "adam",
+    "learning_rate": {"low": 5e-4, "high": 5e-3, "log": True},
+    "batch_size": [256, 512, 1024],
+}
+MODES = {"local": "1 at a time", "processes": "2 processes", "spark": "2 Spark tasks local[2]"}
+
+
+class Timed(Progress):
+    """Counts complete trials and times the search itself (from the first trial to the last)."""
+
+    def __init__(self) -> None:
+        self.complete = 0
+        self.started = self.ended = 0.0
+
+    def search_started(self, **plan) -> None:
+        self.started = time.perf_counter()
+
+    def trial_ended(self, end, best) -> None:
+        self.complete += end.state == "complete"
+
+    def search_ended(self) -> None:
+        self.ended = time.perf_counter()
+
+
+def recipe(table: Path, output: Path, args: argparse.Namespace, parallel: int) -> dict:
+    """The benchmark's recipe: same space, sampler, seed and folds in every mode."""
+    budget = {"trials": None, "timeout": int(args.minutes * 60)} if args.minutes else {}
+    return {
+        "name": "bench-parallel",
+        "data": {"train": str(table), "target": "target", "id": "id", "holdout": 0.0},
+        "search": {
+            "trials": args.trials,
+            **budget,
+            "folds": 2,
+            "sampler": "random",
+            "pruner": "none",
+            "seed": 0,
+            "parallel": parallel,
+        },
+        "space": SPACE,
+        "training": {"max_epochs": args.epochs, "early_stopping": {"patience": 3}},
+        "output": str(output),
+    }
+
+
+def run_mode(mode: str, table: Path, args: argparse.Namespace) -> tuple[int, float]:
+    """Run the search in ``mode``; return (complete trials, search seconds)."""
+    parallel = 1 if mode == "local" else 2
+    if mode == "spark":
+        from automl_spark import SparkTrialsBackend
+
+        backend = SparkTrialsBackend(master="local[2]")
+        backend.spark.get()  # the session starts before the clock, as worker processes do
+    else:
+        backend = LocalBackend()
+    timed = Timed()
+    with tempfile.TemporaryDirectory(prefix="bench-parallel-") as folder:
+        loaded = load_recipe(recipe(table, Path(folder) / "run", args, parallel))
+        try:
+            run_recipe(loaded, backend, progress=timed, report=False)
+        finally:
+            backend.close()
+    return timed.complete, timed.ended - timed.started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--trials", type=int, default=8, help="trials per mode")
+    parser.add_argument("--minutes", type=float, help="a time budget per mode instead")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--rows", type=int, help="use the first N rows (a short run)")
+    parser.add_argument("--modes", default="local,processes,spark")
+    args = parser.parse_args()
+    import_tensorflow_quietly()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not args.data.is_file():
+        raise SystemExit(f"the Otto data is not at {args.data}")
+    frame = pd.read_csv(args.data, nrows=args.rows)
+    with tempfile.TemporaryDirectory(prefix="bench-otto-") as folder:
+        table = Path(folder) / "train.csv"
+        frame.to_csv(table, index=False)
+        print(f"Otto: {len(frame)} rows, 2 folds, up to {args.epochs} epochs, random sampler")
+        rates: dict[str, float] = {}
+        for mode in args.modes.split(","):
+            done, seconds = run_mode(mode, table, args)
+            rates[mode] = done / seconds * 3600
+            print(f"{MODES[mode]:>24}: {done} trials in {seconds:6.1f} s = {rates[mode]:7.0f}/h")
+    if "local" in rates:
+        for mode, rate in rates.items():
+            if mode != "local":
+                print(f"{MODES[mode]} / 1 at a time: {rate / rates['local']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
