@@ -49,7 +49,8 @@ class KillWorkers(Progress):
     def trial_started(self, number: int) -> None:
         if number == 2:
             for child in multiprocessing.active_children():
-                os.kill(child.pid, signal.SIGKILL)
+                if child.name == "automl-worker":
+                    os.kill(child.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
