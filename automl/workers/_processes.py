@@ -20,12 +20,18 @@ from typing import Any
 from automl._quiet import import_tensorflow_quietly
 from automl.workers._base import FoldOutcome, FoldTask, SearchJob, TrialPool
 
+# Folds a worker trains before a fresh process takes its place: TensorFlow keeps the graph of every
+# traced training step alive (a few MiB a fit, measured by bench/soak.py), which clearing the Keras
+# session does not free, so a long search's workers would otherwise grow without end.
+RECYCLE_AFTER = 30
+
 
 @dataclass
 class _Worker:
     process: Any
     connection: Connection
     task: FoldTask | None = field(default=None)
+    folds: int = 0
 
 
 class ProcessPool(TrialPool):
@@ -36,6 +42,7 @@ class ProcessPool(TrialPool):
         job: the search's rows, folds, training settings and metric.
         backend_options: keyword arguments of :class:`~automl.backends.local.LocalBackend`.
         threads: TensorFlow threads per worker (default: the machine's cores / ``size``).
+        recycle_after: folds a worker trains before a fresh process replaces it.
     """
 
     def __init__(
@@ -44,8 +51,10 @@ class ProcessPool(TrialPool):
         job: SearchJob,
         backend_options: dict[str, Any] | None = None,
         threads: int | None = None,
+        recycle_after: int = RECYCLE_AFTER,
     ) -> None:
         self.size = size
+        self.recycle_after = recycle_after
         self._job = job
         self._options = backend_options or {}
         self._threads = threads or max(1, (os.cpu_count() or 1) // size)
@@ -69,6 +78,10 @@ class ProcessPool(TrialPool):
             except (EOFError, OSError):
                 outcomes.append(self._lost(worker))
             worker.task = None
+            worker.folds += 1
+        for index, worker in enumerate(self._workers):
+            if worker.task is None and worker.folds >= self.recycle_after:
+                self._workers[index] = self._recycle(worker)
         self._dispatch()
         return outcomes
 
@@ -123,6 +136,16 @@ class ProcessPool(TrialPool):
         return FoldOutcome(
             task.trial, task.step, None, f"the worker process died ({how})", lost=True
         )
+
+    def _recycle(self, worker: _Worker) -> _Worker:
+        """Stop an idle worker that has trained its share of folds and start a fresh one."""
+        with contextlib.suppress(OSError):  # it died meanwhile
+            worker.connection.send(None)
+        worker.process.join(timeout=10)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        return self._replace(worker)
 
     def _replace(self, worker: _Worker) -> _Worker:
         worker.connection.close()
