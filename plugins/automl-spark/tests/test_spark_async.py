@@ -128,6 +128,16 @@ def test_a_worker_killed_mid_round_leaves_the_fold_to_finish(spark: Any) -> None
     assert time.monotonic() - started < 2 * 120
 
 
+def test_an_epoch_past_its_timeout_fails_the_fold_and_stops_its_jobs(spark: Any) -> None:
+    backend = _backend(batches_per_round=1, epoch_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(TrialFailed, match=r"epoch 1 took longer than epoch_timeout \(0.5 s\)"):
+        backend.evaluate(SPEC, tiny_fold(rows=6000), TrainSettings(max_epochs=3))
+    assert time.monotonic() - started < 60
+    assert not [t for t in threading.enumerate() if t.name.startswith("automl-")]
+    assert spark.sparkContext.statusTracker().getActiveJobsIds() == []
+
+
 def _kill_a_worker_of(port: int, deadline: float = 60) -> list[int]:
     """SIGKILL a pyspark Python worker while it is connected to the server on ``port``, i.e.
     in the middle of its task; return its pid."""
