@@ -113,3 +113,19 @@ def test_a_sqlite_study_takes_one_process_at_a_time(recipe_dict, tmp_path) -> No
     ):
         search(recipe_dict)
     assert not (run_dir / "leaderboard.csv").exists()
+
+
+@pytest.mark.slow
+def test_the_same_trials_score_the_same_whatever_the_parallelism(recipe_dict, tmp_path) -> None:
+    recipe_dict["search"].update(sampler="random", trials=3)  # trial k: the same design
+    one = search(recipe_dict, output=tmp_path / "one")
+    two = search(recipe_dict, output=tmp_path / "two", parallel=2)
+    for serial, side_by_side in zip(one.study.trials, two.study.trials, strict=True):
+        assert serial.params == side_by_side.params
+        assert serial.value == pytest.approx(side_by_side.value, rel=1e-4)
+        assert serial.user_attrs["epochs"] == side_by_side.user_attrs["epochs"]
+    assert list(one.leaderboard["trial"]) == list(two.leaderboard["trial"])
+    assert one.best.info["trial"] == two.best.info["trial"]
+    assert sorted(p.name for p in one.run_dir.iterdir()) == sorted(
+        p.name for p in two.run_dir.iterdir()
+    )
