@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,6 +29,7 @@ from automl.artifacts import TRIALS_FOLDER, artifact_key, load_fold_models
 from automl.bundle import Member, ModelBundle
 from automl.data import load_dataset
 from automl.metrics import score_all
+from automl.preprocess import fit_transform
 from automl.recipe import load_recipe
 from automl.reference import REFERENCE_FOLDER
 from automl.space import ModelSpec
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/data/otto/train.csv.gz"
 RECIPE = ROOT / "recipes/otto.yaml"
 TARGET = 0.49  # the out-of-fold log-loss the search should reach early
-FINAL_SHARE = 0.05  # of the budget, kept for the ensemble and the holdout scores
+FINAL_SHARE = 0.07  # of the budget, kept for the ensemble and the holdout scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print_row("HistGradientBoosting, defaults", *rows["HistGradientBoosting, defaults"])
 
     started = time.perf_counter()
+    began = datetime.now()
     result = automl.search(recipe, fresh=True)
     wall = time.perf_counter() - started
     scores = result.holdout or {}
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         key = trial.state.name.lower()
         counts[key] = counts.get(key, 0) + 1
     print(f"\ntrials: {', '.join(f'{n} {s}' for s, n in counts.items())}")
-    curve = best_so_far(result.study)
+    curve = best_so_far(result.study, began)
     reached = next((t for t, v in curve if v <= TARGET), None)
     when = f"after {reached / 60:.1f} min" if reached is not None else "not reached"
     print(f"best out-of-fold log-loss {TARGET}: {when}")
@@ -99,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def gradient_boosting(search_rows, holdout) -> tuple[float, float, float]:
-    """HistGradientBoostingClassifier, defaults, on the raw search rows; holdout scores, seconds."""
+    """HistGradientBoostingClassifier, defaults, on the search rows; holdout scores, seconds.
+
+    The features go through the search's preprocessor without a transform (imputed, scaled,
+    one-hot categories), which leaves the trees' splits as they would be on the raw numbers.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     started = time.perf_counter()
-    model = HistGradientBoostingClassifier(random_state=0)
-    model.fit(search_rows.features.to_numpy(np.float64), search_rows.target)
-    proba = model.predict_proba(holdout.features.to_numpy(np.float64))
+    _, (x, x_holdout) = fit_transform(search_rows.schema, search_rows.features, holdout.features)
+    model = HistGradientBoostingClassifier(random_state=0).fit(x, search_rows.target)
+    proba = model.predict_proba(x_holdout)
     scores = score_all("log_loss", holdout.target, proba)
     return scores["log_loss"], scores["accuracy"], time.perf_counter() - started
 
@@ -134,18 +141,18 @@ def inside_the_run(result, holdout) -> dict[str, tuple[float, float, float]]:
     return scored
 
 
-def best_so_far(study) -> list[tuple[float, float]]:
-    """(seconds since the first trial started, best out-of-fold value) at each improvement."""
-    trials = [t for t in study.trials if t.datetime_start is not None]
-    if not trials:
-        return []
-    start = min(t.datetime_start for t in trials)
+def best_so_far(study, began: datetime) -> list[tuple[float, float]]:
+    """(seconds since the search began, best out-of-fold value) at each improvement, and at the
+    last trial's end."""
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     points, best = [], np.inf
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
     for trial in sorted(done, key=lambda t: t.datetime_complete):
         if trial.value < best:
             best = trial.value
-            points.append(((trial.datetime_complete - start).total_seconds(), best))
+            points.append(((trial.datetime_complete - began).total_seconds(), best))
+    ended = [t.datetime_complete for t in study.trials if t.datetime_complete is not None]
+    if points and ended:
+        points.append(((max(ended) - began).total_seconds(), best))
     return points
 
 
@@ -160,8 +167,9 @@ def draw_curve(curve, result, path: Path) -> None:
     if curve:
         times = [t / 60 for t, _ in curve]
         values = [v for _, v in curve]
-        axes.step(times, values, where="post", label="best trial so far (3-fold out-of-fold)")
-        axes.plot(times, values, "o", markersize=3, color="C0")
+        axes.step(times, values, where="post", label="best trial so far (out-of-fold)")
+        axes.plot(times[:-1], values[:-1], "o", markersize=3, color="C0")
+        axes.set_xlim(0, times[-1] * 1.02)
     attrs = result.study.user_attrs
     if "reference" in attrs:
         axes.axhline(
@@ -175,7 +183,7 @@ def draw_curve(curve, result, path: Path) -> None:
             attrs["ensemble"]["value"], color="C3", linestyle=":", label="ensemble (out-of-fold)"
         )
     axes.axhline(TARGET, color="grey", linewidth=0.8, label=f"{TARGET}")
-    axes.set_xlabel("minutes since the first trial started")
+    axes.set_xlabel("minutes since the search began (the reference trains first)")
     axes.set_ylabel("log-loss")
     axes.set_title("automl on Otto: best out-of-fold log-loss so far")
     axes.legend()
