@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -60,7 +61,16 @@ class Section(BaseModel):
                         f"unknown field '{key}'{did_you_mean(str(key), allowed)}; "
                         f"allowed: {', '.join(allowed)}"
                     )
+                if isinstance(value[key], bool) and _numeric_only(cls.model_fields[key]):
+                    word = str(value[key]).lower()  # YAML reads yes/no/on/off as booleans too
+                    raise ValueError(f"{key}: expected a number, got {word}")
         return value
+
+
+def _numeric_only(field: Any) -> bool:
+    """Whether a field takes numbers but no booleans (pydantic would read ``true`` as 1)."""
+    annotation = repr(field.annotation)
+    return "bool" not in annotation and re.search(r"\b(int|float)\b", annotation) is not None
 
 
 class Choices(Section, Generic[T]):
