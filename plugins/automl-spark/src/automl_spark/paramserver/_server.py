@@ -10,7 +10,7 @@ and joins its threads, also when training failed.
 Staleness rule: an update computed from version ``v`` arriving when the server is at version
 ``v + s`` is applied scaled by ``1 / (1 + s)``, and dropped when ``s > max_staleness``. In
 hogwild mode updates are added to the weights without a lock, so concurrent updates and pulls
-may interleave; the version count then is approximate too.
+may interleave (a pulled copy may mix two versions).
 """
 
 from __future__ import annotations
