@@ -19,6 +19,7 @@ from automl.plugins import registry
 from automl.space import ModelSpec
 from automl.testing import SPEC, BackendContract, tiny_fold, tiny_table
 from automl_spark import SparkSyncBackend
+from automl_spark.rounds import RoundResult, average
 
 MASTER = "local[2]"  # the shared session's master (conftest.py)
 
@@ -84,3 +85,15 @@ def test_a_search_from_the_command_line_with_spark_sync(spark: Any, tmp_path: Pa
     bundle = automl.ModelBundle.load(run_dir / "best")
     proba = bundle.predict_proba(tiny_table(rows=6, seed=3))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_the_partitions_states_are_averaged_weighted_by_their_rows() -> None:
+    ones, fours = np.ones(3, np.float32), np.full(3, 4.0, np.float32)
+    results = [
+        RoundResult(rows=2, state=ones.tobytes(), loss_sum=2.0, accuracy_sum=1.0, steps=1),
+        RoundResult(rows=1, state=fours.tobytes(), loss_sum=3.0, accuracy_sum=1.0, steps=1),
+        RoundResult(rows=0, state=b"", loss_sum=0.0, accuracy_sum=0.0, steps=0),  # no batch left
+    ]
+    state, rows, loss, accuracy, steps = average(results)
+    np.testing.assert_allclose(state, [2.0, 2.0, 2.0])  # (2 * 1 + 1 * 4) / 3
+    assert (rows, loss, accuracy, steps) == (3, 5.0, 2.0, 1)
