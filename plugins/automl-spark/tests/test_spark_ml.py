@@ -88,3 +88,14 @@ def test_the_estimator_runs_a_search_with_spark_sync_in_the_frames_session(frame
     assert list(model.leaderboard["state"]) == ["complete"]
     out = fitted.transform(frame).select("probability", "prediction").collect()
     assert len(out) == 120 and all(abs(sum(r["probability"]) - 1) < 1e-6 for r in out)
+
+
+def test_an_unfitted_pipeline_keeps_the_estimators_recipe_through_save_and_load(
+    spark: Any, tmp_path: Path
+) -> None:
+    recipe = {"search": {"trials": 3}, "space": SPEC}
+    _pipeline(AutoMLEstimator(recipe=recipe, labelCol="label")).write().save(str(tmp_path / "p"))
+    loaded = Pipeline.load(str(tmp_path / "p")).getStages()[-1]
+    assert isinstance(loaded, AutoMLEstimator)
+    assert loaded.getOrDefault(loaded.recipe) == recipe
+    assert not loaded.isDefined(loaded.spec) and loaded.getOrDefault(loaded.epochs) == 10
