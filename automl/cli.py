@@ -206,16 +206,21 @@ def predict(bundle: Path, data: Path, output: Path | None, verbose: bool) -> Non
 @cli.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
 def validate(recipe: Path) -> None:
-    """Check a RECIPE and its data without training anything."""
+    """Check a RECIPE and its data, and show the search space and what a search would write.
+
+    Nothing is trained and nothing is written.
+    """
     from automl.data import load_dataset
+    from automl.dryrun import describe_space, planned_outputs, searched
     from automl.plugins import registry
     from automl.recipe import load_recipe
 
     loaded = load_recipe(recipe)
-    registry().backend(loaded.backend.name).create(loaded.backend.options)
+    registry().backend(loaded.backend.name).check(loaded.backend.options)
     dataset = load_dataset(loaded.data)
     search_rows, holdout = dataset.split_holdout(loaded.data.holdout, loaded.search.seed)
     list(search_rows.folds(loaded.search.folds, loaded.search.seed))
+    outputs = planned_outputs(loaded)
     schema = dataset.schema
     click.echo(
         f"{recipe}: valid. {len(dataset)} rows ({len(search_rows)} for the search, "
@@ -223,6 +228,42 @@ def validate(recipe: Path) -> None:
         f"({len(schema.numeric)} numeric, {len(schema.categorical)} categorical), "
         f"{len(dataset.classes)} classes; {loaded.search.folds} folds, "
         f"metric {loaded.search.metric}, backend {loaded.backend.name}."
+    )
+    space = describe_space(loaded)
+    click.echo(f"Search space ({searched(space)} of {len(space)} dimensions searched):")
+    width = max(len(name) for name, _ in space) + 2
+    for name, text in space:
+        click.echo(f"  {name:<{width}}{text}")
+    click.echo(_budget(loaded))
+    click.echo("A search writes:")
+    width = max(len(path) for path, _ in outputs) + 2
+    for path, text in outputs:
+        click.echo(f"  {path:<{width}}{text}")
+    click.echo("Nothing was trained or written.")
+
+
+def _budget(recipe: Any) -> str:
+    """The search's budget and stopping rules in one line."""
+    search, training = recipe.search, recipe.training
+    limits = [f"{search.trials} trial{'s' * (search.trials != 1)}"] if search.trials else []
+    limits += [f"{search.timeout}s"] if search.timeout else []
+    stopping = training.early_stopping
+    per_trial = (
+        f"at most {search.trial_timeout}s per trial"
+        if search.trial_timeout
+        else "no per-trial time limit"
+    )
+    stop = (
+        f"stops after {search.max_failures} failed trials in a row"
+        if search.max_failures
+        else "never stops for failures"
+    )
+    return (
+        f"Budget: {' or '.join(limits)}{', whichever ends first' * (len(limits) > 1)}; "
+        f"{search.sampler} sampler, {search.pruner} pruner, seed {search.seed}; "
+        f"at most {training.max_epochs} epochs per fold (early stopping on {stopping.monitor}, "
+        f"patience {stopping.patience}); {per_trial}; {stop}; "
+        f"final model: {training.final_model}."
     )
 
 
