@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from automl.bundle import ModelBundle
 from automl.study import connect_storage
+from automl.testing import tiny_table
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +46,8 @@ def postgres() -> str:
 @pytest.fixture
 def folder(tmp_path: Path) -> tuple[Path, str]:
     """A folder with the tiny table and a recipe whose study name is new to the server."""
-    from conftest import make_table
-
     name = f"shared-{uuid.uuid4().hex[:8]}"
-    make_table().to_csv(tmp_path / "train.csv", index=False)
+    tiny_table().to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "recipe.yaml").write_text(RECIPE.format(name=name))
     return tmp_path, name
 
