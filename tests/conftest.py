@@ -5,31 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from sample_tables import make_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 OTTO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "otto" / "train.csv.gz"
-
-
-def make_table(rows: int = 90, seed: int = 0) -> pd.DataFrame:
-    """Three separable classes with string labels, a categorical column, a gap and an id."""
-    rng = np.random.default_rng(seed)
-    labels = np.array(["Class_10", "Class_2", "Class_1"])[np.arange(rows) % 3]
-    centre = (np.arange(rows) % 3).astype(float)
-    table = pd.DataFrame(
-        {
-            "id": np.arange(1000, 1000 + rows),
-            "x1": centre * 2 + rng.normal(scale=0.5, size=rows),
-            "x2": -centre + rng.normal(scale=0.5, size=rows),
-            "colour": np.array(["red", "green", "blue"])[(np.arange(rows) + 1) % 3],
-            "label": labels,
-        }
-    )
-    table.loc[5, "x2"] = np.nan
-    return table
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from automl.space import ModelSpec
 
 @pytest.fixture
 def bundle() -> ModelBundle:
-    from conftest import make_table
+    from sample_tables import make_table
 
     table = make_table()
     schema = FeatureSchema(("x1", "x2", "colour"), ("colour",))
@@ -37,7 +37,7 @@ def bundle() -> ModelBundle:
 
 
 def test_a_saved_bundle_predicts_the_same_after_loading(bundle, tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     rows = make_table(rows=9, seed=3)
     bundle.save(tmp_path / "best")

@@ -21,7 +21,7 @@ from automl.recipe import load_recipe
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """A recipe searched once through the CLI: (recipe path, run folder, printed output)."""
-    from conftest import make_table
+    from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("cli")
     make_table().to_csv(folder / "train.csv", index=False)
@@ -54,7 +54,7 @@ def test_search_prints_trials_the_leaderboard_and_where_things_are(searched) -> 
 
 
 def test_predict_writes_one_row_per_input_with_class_columns(searched, tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     _, run_dir, _ = searched
     rows = make_table(rows=15, seed=9).drop(columns="label").sample(frac=1, random_state=0)
@@ -71,7 +71,7 @@ def test_predict_writes_one_row_per_input_with_class_columns(searched, tmp_path:
 
 
 def test_predict_names_a_missing_feature_column(searched, tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     _, run_dir, _ = searched
     make_table(rows=5).drop(columns=["label", "x2"]).to_csv(tmp_path / "new.csv", index=False)
@@ -108,7 +108,7 @@ def test_backends_lists_the_local_backend_with_package_and_options() -> None:
 
 
 def test_init_writes_a_recipe_that_validates_once_its_data_exists(tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     path = tmp_path / "recipe.yaml"
     runner = CliRunner()
@@ -126,7 +126,7 @@ def test_init_writes_a_recipe_that_validates_once_its_data_exists(tmp_path: Path
 
 def test_the_installed_command_runs_in_a_real_process(tmp_path: Path) -> None:
     """`python -m automl` in a subprocess: exit codes and the absence of TensorFlow's log."""
-    from conftest import make_table
+    from sample_tables import make_table
 
     make_table().to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "r.yaml").write_text(

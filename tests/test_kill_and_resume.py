@@ -54,7 +54,7 @@ def wait_for(folder: Path, state: TrialState, count: int, limit: float = 240) ->
 
 @pytest.mark.slow
 def test_sigterm_then_sigkill_then_resume(tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     make_table().to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "recipe.yaml").write_text(RECIPE)

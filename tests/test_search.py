@@ -67,7 +67,7 @@ class RecordingBackend(LocalBackend):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory):
     """One tiny search, shared by the tests that only read its results."""
-    from conftest import make_table
+    from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("finished")
     make_table().to_csv(folder / "train.csv", index=False)
@@ -348,7 +348,7 @@ def test_every_pruner_is_built_with_folds_as_steps(pruner: str) -> None:
 
 
 def test_rows_in_memory_and_fold_histories_on_the_trial(recipe_dict) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     data = {k: v for k, v in recipe_dict["data"].items() if k != "train"}
     recipe = load_recipe({**recipe_dict, "data": data}, {"search.trials": 1})
