@@ -25,7 +25,7 @@ import pandas as pd
 
 from automl._files import replace_folder
 from automl.artifacts import load_model, save_model
-from automl.backends.local import predict_proba
+from automl.backends.training import predict_proba
 from automl.data import FeatureSchema, read_features
 from automl.errors import UserError
 

@@ -18,7 +18,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from automl.backends import FoldData, TrainSettings
-from automl.backends.local import LocalBackend
+from automl.backends.training import new_model
 from automl.errors import TrialFailed, UserError
 from automl.plugins import registry
 from automl.space import ModelSpec
@@ -81,7 +81,7 @@ def test_one_worker_trains_exactly_like_a_local_fit(spark: Any) -> None:
     settings = TrainSettings(max_epochs=1)
     backend = _backend(partitions=1, batches_per_round=1, shuffle=False)
     trained = backend.fit(SPEC, data.x_train, data.y_train, 3, settings, epochs=1)
-    reference = LocalBackend()._build(SPEC, data.x_train.shape, 3, settings.seed, 1)
+    reference = new_model(SPEC, data.x_train.shape, 3, settings.seed, 1)
     reference.fit(data.x_train, data.y_train, batch_size=SPEC.batch_size, shuffle=False, verbose=0)
     for got, want in zip(trained.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)

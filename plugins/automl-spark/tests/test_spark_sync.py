@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import automl
 from automl.backends import TrainSettings
-from automl.backends.local import LocalBackend
+from automl.backends.training import new_model
 from automl.cli import cli
 from automl.plugins import registry
 from automl.space import ModelSpec
@@ -49,12 +49,23 @@ def test_one_partition_one_round_per_epoch_gives_the_local_epochs_weights(spark:
     settings = TrainSettings(max_epochs=2, seed=3)
     backend = SparkSyncBackend(master=MASTER, partitions=1, shuffle=False, threads_per_worker=1)
     synced = backend.fit(spec, data.x_train, data.y_train, 3, settings, epochs=2)
-    local = LocalBackend()._build(spec, data.x_train.shape, 3, settings.seed, 2)
+    local = new_model(spec, data.x_train.shape, 3, settings.seed, 2)
     start = local.get_weights()
     local.fit(data.x_train, data.y_train, batch_size=16, epochs=2, shuffle=False, verbose=0)
     for ours, theirs, before in zip(synced.get_weights(), local.get_weights(), start, strict=True):
         assert not np.allclose(theirs, before)
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_the_learning_rate_travels_with_the_state() -> None:
+    """A plateau schedule lowers the driver's learning rate; the workers' rounds must use it."""
+    from automl_spark.state import get_state, set_state
+
+    spec = ModelSpec(hidden_units=(4,), learning_rate=0.05, lr_schedule="plateau")
+    driver, worker = (new_model(spec, (30, 2), 3, seed, 1) for seed in (0, 1))
+    driver.optimizer.learning_rate = 0.0125
+    set_state(worker, get_state(driver))
+    assert float(worker.optimizer.learning_rate.numpy()) == pytest.approx(0.0125)
 
 
 def test_rounds_of_n_batches_average_two_partitions_per_epoch(spark: Any) -> None:

@@ -40,8 +40,10 @@ def train_against_server(
     index: int,
     shard: tuple[np.ndarray, np.ndarray],
     epoch: int,
+    learning_rate: float,
 ) -> tuple[int, float, float]:
-    """Runs on a Spark worker: pull, train a round, push, until shard ``index``'s epoch is done.
+    """Runs on a Spark worker: pull, train a round, push, until shard ``index``'s epoch is done,
+    at the driver's ``learning_rate``.
 
     Returns the rows trained and the sums of loss and accuracy over them.
     """
@@ -51,6 +53,7 @@ def train_against_server(
     keras = _worker.keras_with_threads(plan.threads)
     model = _worker.model_for(plan.spec, plan.n_features, plan.n_classes, plan.eager, plan.threads)
     _join_fold(model, link)
+    model.optimizer.learning_rate.assign(learning_rate)
     order_seed = _seed(plan.seed, epoch, index)
     keras.utils.set_random_seed(_seed(plan.seed, epoch, index, 1))
     rows = loss = accuracy = 0.0

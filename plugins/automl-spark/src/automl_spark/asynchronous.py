@@ -13,7 +13,6 @@ optimizer state, reset to a new optimizer's when it first trains for a fold.
 from __future__ import annotations
 
 import contextlib
-import math
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends.local import _EAGER_STEPS
+from automl.backends.training import runs_eagerly
 from automl.errors import TrialFailed, UserError
 from automl.space import ModelSpec
 from automl_spark._async_worker import ServerLink, train_against_server
@@ -117,7 +116,7 @@ class SparkAsyncBackend(SparkSyncBackend):
             seed=settings.seed,
             shuffle=self.shuffle,
             batches_per_round=self.batches_per_round,
-            eager=math.ceil(max(fold.sizes) / spec.batch_size) * epochs <= _EAGER_STEPS,
+            eager=runs_eagerly(max(fold.sizes), spec.batch_size, epochs),
             threads=self.threads_per_worker or threads_per_task(session),
         )
         secret = new_secret()
@@ -133,8 +132,11 @@ class SparkAsyncBackend(SparkSyncBackend):
         )
         fresh = context.broadcast(get_state(model))
 
+        import keras
+
         def train_epoch(epoch: int) -> tuple[int, float, float]:
-            totals = self._run_epoch(context, fold, plan, link, epoch)
+            rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+            totals = self._run_epoch(context, fold, plan, link, epoch, rate)
             model.set_weights(server.weights())
             return totals
 
@@ -167,8 +169,10 @@ class SparkAsyncBackend(SparkSyncBackend):
         plan: RoundPlan,
         link: ServerLink,
         epoch: int,
+        learning_rate: float,
     ) -> tuple[int, float, float]:
-        """Train every shard against the server, one Spark job per partition, all at once.
+        """Train every shard against the server, one Spark job per partition, all at once, at the
+        driver's current learning rate (a plateau schedule lowers it between epochs).
 
         Partitions do not wait for each other, and a partition whose task fails (a lost worker)
         is left out of this epoch: the updates it pushed stay, the others go on. The epoch fails
@@ -178,7 +182,7 @@ class SparkAsyncBackend(SparkSyncBackend):
 
         def task(indices: Iterator[int]) -> Iterator[tuple[int, float, float]]:
             index = next(iter(indices))
-            yield train_against_server(plan, link, index, shards[index].value, epoch)
+            yield train_against_server(plan, link, index, shards[index].value, epoch, learning_rate)
 
         jobs = context.parallelize(range(len(shards)), len(shards))
         tag = f"automl-async-{uuid.uuid4().hex}"

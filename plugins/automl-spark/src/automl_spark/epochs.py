@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends.local import _raise_on_nan, predict_proba
+from automl.backends.training import predict_proba, raise_on_nan
 
 _EPSILON = 1e-7  # Keras' clipping of probabilities in its cross-entropy
 
@@ -49,7 +49,7 @@ def run_epochs(
         if model.stop_training:
             break
     hooks.on_train_end()
-    _raise_on_nan(history)
+    raise_on_nan(history)
     return history
 
 

@@ -14,17 +14,14 @@ import numpy as np
 def state_variables(model: Any) -> list[Any]:
     """The model's weights, then the optimizer's float slots (momenta, moments), in a fixed order.
 
-    The optimizer is built first if it is not yet; its step counter and learning rate are left
-    out (the counter travels as an integer, the learning rate is part of the spec).
+    The optimizer is built first if it is not yet; its step counter is left out (it travels as
+    an integer). The learning rate travels with the state, so a schedule the driver applies
+    between rounds (``lr_schedule: plateau``) reaches the workers.
     """
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
-    slots = [
-        v
-        for v in optimizer.variables
-        if v is not optimizer.iterations and v.name != "learning_rate"
-    ]
+    slots = [v for v in optimizer.variables if v is not optimizer.iterations]
     return [*model.weights, *slots]
 
 

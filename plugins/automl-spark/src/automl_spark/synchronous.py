@@ -10,21 +10,19 @@ the local backend's.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 import numpy as np
 
 from automl.backends import Backend, EpochCallback, FoldData, FoldResult, TrainSettings
-from automl.backends.local import (
-    _EAGER_STEPS,
-    LocalBackend,
-    _report_epochs,
-    _stop_on_nan,
-    predict_proba,
+from automl.backends.training import (
+    fold_callbacks,
+    fold_result,
+    new_model,
+    runs_eagerly,
+    stop_on_nan,
 )
-from automl.errors import TrialFailed
 from automl.space import ModelSpec
 from automl_spark.epochs import run_epochs
 from automl_spark.rounds import RoundPlan, ShardedFold, average
@@ -78,20 +76,11 @@ class SparkSyncBackend(Backend):
         on_epoch: EpochCallback | None = None,
     ) -> FoldResult:
         """Train in synchronous rounds with early stopping; score the kept weights on validation."""
-        import keras
-
         started = time.perf_counter()
-        model = LocalBackend()._build(
+        model = new_model(
             spec, data.x_train.shape, data.n_classes, settings.seed, settings.max_epochs
         )
-        stopper = keras.callbacks.EarlyStopping(
-            monitor=settings.monitor,
-            patience=settings.patience,
-            min_delta=settings.min_delta,
-            restore_best_weights=settings.restore_best_weights,
-            mode="min" if settings.monitor.endswith("loss") else "max",
-        )
-        callbacks = [stopper, _stop_on_nan(model), *_report_epochs(on_epoch)]
+        stopper, callbacks = fold_callbacks(model, spec, settings, on_epoch)
         history = self._train(
             model,
             spec,
@@ -102,20 +91,7 @@ class SparkSyncBackend(Backend):
             callbacks,
             validation=(data.x_valid, data.y_valid),
         )
-        epochs_run = len(history["loss"])
-        best_epoch = stopper.best_epoch + 1 if settings.restore_best_weights else epochs_run
-        proba = predict_proba(model, data.x_valid)
-        if not np.isfinite(proba).all():
-            raise TrialFailed("the model predicts NaN probabilities")
-        return FoldResult(
-            history=history,
-            best_epoch=best_epoch,
-            epochs_run=epochs_run,
-            seconds=time.perf_counter() - started,
-            valid_proba=proba,
-            n_params=model.count_params(),
-            model=model,
-        )
+        return fold_result(model, stopper, history, data, settings, started)
 
     def fit(
         self,
@@ -127,8 +103,8 @@ class SparkSyncBackend(Backend):
         epochs: int,
     ) -> Any:
         """Train on all rows for ``epochs`` epochs in synchronous rounds; return the Keras model."""
-        model = LocalBackend()._build(spec, x.shape, n_classes, settings.seed, epochs)
-        self._train(model, spec, x, y, settings, epochs, [_stop_on_nan(model)])
+        model = new_model(spec, x.shape, n_classes, settings.seed, epochs)
+        self._train(model, spec, x, y, settings, epochs, [stop_on_nan(model)])
         return model
 
     def close(self) -> None:
@@ -159,7 +135,7 @@ class SparkSyncBackend(Backend):
             seed=settings.seed,
             shuffle=self.shuffle,
             batches_per_round=self.batches_per_round,
-            eager=math.ceil(max(fold.sizes) / spec.batch_size) * epochs <= _EAGER_STEPS,
+            eager=runs_eagerly(max(fold.sizes), spec.batch_size, epochs),
             threads=self.threads_per_worker or threads_per_task(session),
         )
         state, step = get_state(model), 0
