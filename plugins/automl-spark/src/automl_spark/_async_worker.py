@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from automl_spark.paramserver import ParameterClient
-from automl_spark.rounds import RoundPlan, _round_rows, _seed
+from automl_spark.rounds import RoundPlan, derived_seed, round_rows
 
 # In a Spark worker: the (model, fold) its model's optimizer state belongs to.
 _optimizer_fold: tuple[int, str] | None = None
@@ -54,13 +54,13 @@ def train_against_server(
     model = _worker.model_for(plan.spec, plan.n_features, plan.n_classes, plan.eager, plan.threads)
     _join_fold(model, link)
     model.optimizer.learning_rate.assign(learning_rate)
-    order_seed = _seed(plan.seed, epoch, index)
-    keras.utils.set_random_seed(_seed(plan.seed, epoch, index, 1))
+    order_seed = derived_seed(plan.seed, epoch, index)
+    keras.utils.set_random_seed(derived_seed(plan.seed, epoch, index, 1))
     rows = loss = accuracy = 0.0
     with ParameterClient(link.address, link.secret, link.shapes, timeout=link.timeout) as client:
         for round_ in range(_rounds(len(x), plan)):
             version, weights = client.pull()
-            picked = _round_rows(plan, len(x), epoch, round_, order_seed)
+            picked = round_rows(plan, len(x), epoch, round_, order_seed)
             model.set_weights(weights)
             logs = model.fit(
                 x[picked], y[picked], batch_size=plan.spec.batch_size, shuffle=False, verbose=0

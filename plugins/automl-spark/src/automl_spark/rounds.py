@@ -123,13 +123,13 @@ def train_shard(
 
     x, y = shard
     keras = _worker.keras_with_threads(plan.threads)
-    rows = _round_rows(plan, len(x), epoch, round_, _seed(plan.seed, epoch, index))
+    rows = round_rows(plan, len(x), epoch, round_, derived_seed(plan.seed, epoch, index))
     if len(rows) == 0:
         return RoundResult(0, b"", 0.0, 0.0, 0)
     model = _worker.model_for(plan.spec, plan.n_features, plan.n_classes, plan.eager, plan.threads)
     set_state(model, state)
     model.optimizer.iterations.assign(step)
-    keras.utils.set_random_seed(_seed(plan.seed, epoch, index, round_))
+    keras.utils.set_random_seed(derived_seed(plan.seed, epoch, index, round_))
     logs = model.fit(
         x[rows], y[rows], batch_size=plan.spec.batch_size, epochs=1, shuffle=False, verbose=0
     ).history
@@ -142,7 +142,7 @@ def train_shard(
     )
 
 
-def _round_rows(plan: RoundPlan, n: int, epoch: int, round_: int, seed: int) -> np.ndarray:
+def round_rows(plan: RoundPlan, n: int, epoch: int, round_: int, seed: int) -> np.ndarray:
     """This round's rows of a shard of ``n``: its slice of the epoch's (shuffled) order."""
     order = np.random.default_rng(seed).permutation(n) if plan.shuffle else np.arange(n)
     if plan.batches_per_round is None:
@@ -151,6 +151,6 @@ def _round_rows(plan: RoundPlan, n: int, epoch: int, round_: int, seed: int) -> 
     return order[round_ * size : (round_ + 1) * size]
 
 
-def _seed(*numbers: int) -> int:
+def derived_seed(*numbers: int) -> int:
     """A 32-bit seed derived from ``numbers`` (a shard's order per epoch, a round's dropout)."""
     return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0])
