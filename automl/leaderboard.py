@@ -28,7 +28,8 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: complete trials best first, then pruned, failed and running ones.
 
     Columns: rank, trial, state, the metric's mean (named after it), std, fold_1..fold_k,
-    log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, reason.
+    log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, backend (that
+    trained the trial), reason.
     The ensemble (state ``ensemble``, out-of-fold scores) and the gradient boosting reference
     (state ``reference``) are ranked among the complete trials when the run made them.
     """
@@ -85,6 +86,7 @@ def _row(trial: FrozenTrial, metric: str) -> dict:
         "seconds": attrs.get("seconds", math.nan),
         "params": attrs.get("n_params"),
         "architecture": attrs.get("architecture", ""),
+        "backend": attrs.get("backend", ""),
         "reason": _reason(trial, state),
     }
     return row
@@ -103,6 +105,7 @@ def _extra_row(state: str, record: dict, metric: str) -> dict:
         "accuracy": record.get("accuracy", math.nan),
         "seconds": record.get("seconds", math.nan),
         "architecture": record.get("architecture", ""),
+        "backend": record.get("backend", ""),
         "reason": "",
     }
 

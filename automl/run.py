@@ -212,11 +212,18 @@ def _run_recipe(
         if budget.timeout is not None:
             spent = time.perf_counter() - clock
             budget = replace(budget, timeout=max(1.0, budget.timeout - spent))
+    tags = {"backend": recipe.backend.name}
     clock = time.perf_counter()
     try:
         if pool is None:
             stopped = run_trials(
-                study, recipe.space, score, budget, progress.trial_started, trial_ended
+                study,
+                recipe.space,
+                score,
+                budget,
+                progress.trial_started,
+                trial_ended,
+                trial_attrs=tags,
             )
         else:
             stopped = run_parallel(
@@ -229,6 +236,7 @@ def _run_recipe(
                 progress.trial_started,
                 trial_ended,
                 scored,
+                trial_attrs=tags,
             )
             pool.close()  # the final model trains here, on every core
     finally:

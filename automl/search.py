@@ -12,8 +12,10 @@ import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -87,17 +89,19 @@ def run_trials(
     budget: Budget,
     on_trial_start: Callable[[int], None] = lambda number: None,
     on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
+    trial_attrs: Mapping[str, Any] = MappingProxyType({}),
 ) -> str:
     """Run trials until the budget is spent; return why it stopped early ("" when it did not).
 
     A trial that raises is told as failed with its reason, and the loop goes on until
     ``budget.max_failures`` trials fail in a row; a trial the pruner stops is told as pruned;
-    Ctrl-C fails the current trial and stops. ``on_trial_start`` gets each trial's number.
+    Ctrl-C fails the current trial and stops. ``on_trial_start`` gets each trial's number;
+    ``trial_attrs`` are recorded on every trial (e.g. the backend that ran it).
     """
     tally = _Tally(budget)
     with Heartbeat(study) as heartbeat:
         while tally.may_start():
-            trial = _ask(study, heartbeat)
+            trial = _ask(study, heartbeat, trial_attrs)
             tally.started += 1
             on_trial_start(trial.number)
             try:
@@ -136,6 +140,7 @@ def run_parallel(
     on_trial_start: Callable[[int], None] = lambda number: None,
     on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
     on_scored: Callable[[ModelSpec, Evaluation], None] = lambda spec, evaluation: None,
+    trial_attrs: Mapping[str, Any] = MappingProxyType({}),
 ) -> str:
     """Keep ``pool.size`` trials in flight until the budget is spent; return why it stopped early.
 
@@ -144,7 +149,8 @@ def run_parallel(
     trial stops at a fold boundary and its worker takes the next trial. The pruner sees every
     trial's intermediate values, whichever worker or process ran them. When the budget is spent
     no trial starts; those in flight end. Ctrl-C fails the trials in flight and stops.
-    ``on_scored`` sees each complete trial's spec and evaluation before it is told.
+    ``on_scored`` sees each complete trial's spec and evaluation before it is told;
+    ``trial_attrs`` are recorded on every trial.
     """
     tally = _Tally(budget)
     flying: dict[int, _InFlight] = {}
@@ -159,7 +165,7 @@ def run_parallel(
         try:
             while True:
                 while len(flying) < pool.size and tally.may_start():
-                    trial = _ask(study, heartbeat)
+                    trial = _ask(study, heartbeat, trial_attrs)
                     tally.started += 1
                     on_trial_start(trial.number)
                     try:
@@ -216,12 +222,14 @@ def _advance(
     return _complete(study, trial, evaluation)
 
 
-def _ask(study: optuna.Study, heartbeat: Heartbeat) -> optuna.Trial:
-    """Fail the trials of dead processes (a shared study), then ask and start beating."""
+def _ask(study: optuna.Study, heartbeat: Heartbeat, attrs: Mapping[str, Any]) -> optuna.Trial:
+    """Fail the trials of dead processes (a shared study), then ask, tag and start beating."""
     fail_stale_trials(study)
     with warnings.catch_warnings():  # Optuna expects heartbeats inside optimize(); we beat here
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
     heartbeat.add(trial._trial_id)
     return trial
 

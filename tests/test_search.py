@@ -125,6 +125,7 @@ def test_the_leaderboard_ranks_trials_from_the_study(finished) -> None:
     assert list(board["rank"]) == [1, 2, 3]
     assert list(board["log_loss"]) == sorted(board["log_loss"])
     assert board["trial"].iloc[0] == result.study.best_trial.number
+    assert set(board["backend"]) == {"local"}
     assert {
         "fold_1",
         "fold_2",

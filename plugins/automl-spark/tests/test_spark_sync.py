@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -93,6 +94,7 @@ def test_a_search_from_the_command_line_with_spark_sync(spark: Any, tmp_path: Pa
     assert done.exit_code == 0, done.output
     run = json.loads((run_dir / "run.json").read_text())
     assert run["recipe"]["backend"]["name"] == "spark-sync"
+    assert set(pd.read_csv(run_dir / "leaderboard.csv")["backend"]) == {"spark-sync"}
     bundle = automl.ModelBundle.load(run_dir / "best")
     proba = bundle.predict_proba(tiny_table(rows=6, seed=3))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
