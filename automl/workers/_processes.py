@@ -23,7 +23,7 @@ from automl.workers._base import FoldOutcome, FoldTask, SearchJob, TrialPool
 # Folds a worker trains before a fresh process takes its place: TensorFlow keeps the graph of every
 # traced training step alive (a few MiB a fit, measured by bench/soak.py), which clearing the Keras
 # session does not free, so a long search's workers would otherwise grow without end.
-RECYCLE_AFTER = 30
+RECYCLE_AFTER = 20
 
 
 @dataclass
