@@ -29,7 +29,7 @@ SCHEMA = FeatureSchema(("x1", "x2", "colour"), ("colour",))
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_each_transform_round_trips_in_the_bundle(transform: str, tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     table = make_table()
     features = table[["x1", "x2", "colour"]].assign(x1=lambda f: f["x1"].abs() * 10)
@@ -101,7 +101,7 @@ def test_one_candidate_gets_all_the_weight() -> None:
 @pytest.fixture(scope="module")
 def ensembled(tmp_path_factory: pytest.TempPathFactory):
     """A tiny search whose final model is the ensemble, with the reference on the folds."""
-    from conftest import make_table
+    from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("ensemble")
     make_table(150).to_csv(folder / "train.csv", index=False)
@@ -143,7 +143,7 @@ def test_the_leaderboard_shows_the_ensemble_and_the_reference(ensembled) -> None
 
 
 def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     _, result = ensembled
     best = result.run_dir / "best"

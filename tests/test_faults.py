@@ -100,7 +100,7 @@ def test_a_plugin_that_fails_to_import_is_recorded_and_the_search_goes_on(
 def test_choosing_the_backend_of_a_plugin_that_failed_is_one_line(
     broken_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     monkeypatch.chdir(tmp_path)
     make_table().to_csv("train.csv", index=False)

@@ -95,7 +95,7 @@ def assert_artifacts_whole(run_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_sigkill_anywhere_loses_nothing_and_the_run_resumes(tmp_path: Path) -> None:
-    from conftest import make_table
+    from sample_tables import make_table
 
     make_table().to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "recipe.yaml").write_text(RECIPE)

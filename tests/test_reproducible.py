@@ -20,7 +20,7 @@ _CLOCK = ["seconds"]
 @pytest.fixture(scope="module")
 def twin_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The same tiny recipe (TPE, median pruner, 3 trials, 2 folds) run twice in two folders."""
-    from conftest import make_table
+    from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("twins")
     make_table(rows=120).to_csv(folder / "train.csv", index=False)
@@ -68,7 +68,7 @@ def test_run_json_records_seeds_versions_and_the_machine(twin_runs) -> None:
 
 def test_predict_keeps_one_row_per_input_row_in_input_order(twin_runs, tmp_path: Path) -> None:
     """Shuffled rows come back in their shuffled order, ids carried through, same numbers."""
-    from conftest import make_table
+    from sample_tables import make_table
 
     rows = make_table(rows=60, seed=3).drop(columns="label")
     shuffled = rows.sample(frac=1.0, random_state=11).reset_index(drop=True)

@@ -18,3 +18,15 @@ def test_ruff(command: list[str]) -> None:
     assert ruff, "ruff is installed with the test extra: pip install -e '.[test]'"
     done = subprocess.run([ruff, *command], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_test_imports_conftest_by_name() -> None:
+    """Several conftest.py files meet in one run (tests/ and each plugin's): the name is
+    ambiguous there, so shared helpers live in importable modules such as sample_tables."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("tests", "plugins")
+        for path in (ROOT / folder).rglob("test_*.py")
+        if "from conftest import" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
