@@ -163,9 +163,12 @@ def python_workers():
 def kill_a_busy_worker():
     end = time.monotonic() + 60
     while time.monotonic() < end and not killed:
-        before = {pid: ticks(pid) for pid in python_workers()}
+        first = {pid: ticks(pid) for pid in python_workers()}
         time.sleep(0.3)
-        busy = [pid for pid, t in before.items() if ticks(pid) > t]
+        second = {pid: ticks(pid) for pid in first}
+        time.sleep(0.3)
+        # busy in both samples: a worker in the middle of a task, not a daemon forking one
+        busy = [p for p in first if first[p] < second[p] < ticks(p)]
         if busy:
             os.kill(busy[-1], signal.SIGKILL)
             killed.append(busy[-1])
@@ -175,7 +178,8 @@ def on_epoch(epoch, logs):
         threading.Thread(target=kill_a_busy_worker, daemon=True).start()
 
 backend = SparkSyncBackend(master=master, conf=conf, partitions=2, threads_per_worker=1)
-result = backend.evaluate(SPEC, tiny_fold(rows=6000), TrainSettings(max_epochs=3, patience=3),
+# rounds long enough (20,000 rows a partition) that the kill lands inside a running task
+result = backend.evaluate(SPEC, tiny_fold(rows=60000), TrainSettings(max_epochs=4, patience=4),
                           on_epoch=on_epoch)
 tracker = backend.spark.get().sparkContext.statusTracker()
 failed = 0
@@ -200,4 +204,4 @@ def test_a_python_worker_killed_mid_round_is_retried_and_the_fold_completes(
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["killed"], "no busy Python worker was found to kill"
     assert outcome["failed_tasks"] >= 1  # the killed task failed and Spark ran it again
-    assert outcome["epochs"] == 3 and all(v == v for v in outcome["val_loss"])
+    assert outcome["epochs"] == 4 and all(v == v for v in outcome["val_loss"])
