@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends.training import runs_eagerly
 from automl.errors import TrialFailed, UserError
 from automl.space import ModelSpec
 from automl_spark._async_worker import ServerLink, train_against_server
 from automl_spark.epochs import run_epochs
 from automl_spark.paramserver import ParameterServer, new_secret
 from automl_spark.rounds import RoundPlan, ShardedFold
-from automl_spark.session import SessionOptions, threads_per_task
+from automl_spark.session import SessionOptions
 from automl_spark.state import get_state
 from automl_spark.synchronous import SparkSyncBackend
 
@@ -105,20 +104,8 @@ class SparkAsyncBackend(SparkSyncBackend):
         validation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, list[float]]:
         """Run up to ``epochs`` asynchronous epochs on ``model``; return the history."""
-        session = self.spark.get()
-        context = session.sparkContext
-        partitions = self.partitions or context.defaultParallelism
-        fold = ShardedFold(context, x, y, partitions, settings.seed, self.shuffle)
-        plan = RoundPlan(
-            spec=spec,
-            n_features=x.shape[1],
-            n_classes=model.output_shape[-1],
-            seed=settings.seed,
-            shuffle=self.shuffle,
-            batches_per_round=self.batches_per_round,
-            eager=runs_eagerly(max(fold.sizes), spec.batch_size, epochs),
-            threads=self.threads_per_worker or threads_per_task(session),
-        )
+        fold, plan = self._shard(model, spec, x, y, settings, epochs)
+        context = self.spark.get().sparkContext
         secret = new_secret()
         server = ParameterServer(
             model.get_weights(),
@@ -128,7 +115,7 @@ class SparkAsyncBackend(SparkSyncBackend):
             hogwild=self.hogwild,
             max_staleness=self.max_staleness,
             timeout=self.socket_timeout,
-            max_connections=max(64, 2 * partitions),
+            max_connections=max(64, 2 * len(fold.shards)),
         )
         fresh = context.broadcast(get_state(model))
 

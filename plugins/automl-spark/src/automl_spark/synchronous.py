@@ -111,6 +111,32 @@ class SparkSyncBackend(Backend):
         """Stop the SparkSession if this backend started it."""
         self.spark.close()
 
+    def _shard(
+        self,
+        model: Any,
+        spec: ModelSpec,
+        x: np.ndarray,
+        y: np.ndarray,
+        settings: TrainSettings,
+        epochs: int,
+    ) -> tuple[ShardedFold, RoundPlan]:
+        """Broadcast the rows' shards once for this fold, and the plan every worker trains by."""
+        session = self.spark.get()
+        context = session.sparkContext
+        partitions = self.partitions or context.defaultParallelism
+        fold = ShardedFold(context, x, y, partitions, settings.seed, self.shuffle)
+        plan = RoundPlan(
+            spec=spec,
+            n_features=x.shape[1],
+            n_classes=model.output_shape[-1],
+            seed=settings.seed,
+            shuffle=self.shuffle,
+            batches_per_round=self.batches_per_round,
+            eager=runs_eagerly(max(fold.sizes), spec.batch_size, epochs),
+            threads=self.threads_per_worker or threads_per_task(session),
+        )
+        return fold, plan
+
     def _train(
         self,
         model: Any,
@@ -123,21 +149,8 @@ class SparkSyncBackend(Backend):
         validation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, list[float]]:
         """Run up to ``epochs`` epochs of rounds on ``model``'s state; return the history."""
-        session = self.spark.get()
-        context = session.sparkContext
-        partitions = self.partitions or context.defaultParallelism
-        fold = ShardedFold(context, x, y, partitions, settings.seed, self.shuffle)
+        fold, plan = self._shard(model, spec, x, y, settings, epochs)
         rounds = fold.rounds_per_epoch(spec.batch_size, self.batches_per_round)
-        plan = RoundPlan(
-            spec=spec,
-            n_features=x.shape[1],
-            n_classes=model.output_shape[-1],
-            seed=settings.seed,
-            shuffle=self.shuffle,
-            batches_per_round=self.batches_per_round,
-            eager=runs_eagerly(max(fold.sizes), spec.batch_size, epochs),
-            threads=self.threads_per_worker or threads_per_task(session),
-        )
         state, step = get_state(model), 0
 
         def train_epoch(epoch: int) -> tuple[int, float, float]:
