@@ -8,7 +8,7 @@ after their share of folds. After every ``--every`` trials the garbage collector
 of this process and its workers together is printed; the closing line compares the peak with the
 value after the first ``--every`` trials. The requirement: the peak stays within 10% of it.
 
-    .venv/bin/python bench/soak.py [--trials 200] [--every 20] [--parallel 2] [--rows 2000]
+    .venv/bin/python bench/soak.py [--trials 200] [--every 20] [--parallel 1] [--rows 2000]
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--every", type=int, default=20)
-    parser.add_argument("--parallel", type=int, default=2, help="1: trials in this process")
+    parser.add_argument("--parallel", type=int, default=1, help="1: trials in this process")
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()

@@ -1,9 +1,11 @@
-"""The tests' small table, importable by a name no plugin's conftest shadows."""
+"""The tests' small tables, importable by a name no plugin's conftest shadows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from automl.backends import FoldData
 
 
 def make_table(rows: int = 90, seed: int = 0) -> pd.DataFrame:
@@ -22,3 +24,12 @@ def make_table(rows: int = 90, seed: int = 0) -> pd.DataFrame:
     )
     table.loc[5, "x2"] = np.nan
     return table
+
+
+def blobs(rows: int = 120, seed: int = 0) -> FoldData:
+    """One fold of three Gaussian classes in 4 features: two thirds train, one third validate."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(rows) % 3
+    x = (rng.normal(size=(rows, 4)) + y[:, None]).astype(np.float32)
+    cut = rows * 2 // 3
+    return FoldData(x[:cut], y[:cut], x[cut:], y[cut:], n_classes=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sample_tables import blobs
 from sklearn.metrics import log_loss
 
 from automl.backends import FoldData, TrainSettings
@@ -12,14 +13,6 @@ from automl.errors import TrialFailed
 from automl.network import build_model
 from automl.recipe import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from automl.space import ModelSpec
-
-
-def blobs(rows: int = 120, seed: int = 0) -> FoldData:
-    rng = np.random.default_rng(seed)
-    y = np.arange(rows) % 3
-    x = (rng.normal(size=(rows, 4)) + y[:, None]).astype(np.float32)
-    cut = rows * 2 // 3
-    return FoldData(x[:cut], y[:cut], x[cut:], y[cut:], n_classes=3)
 
 
 def test_the_lecture_network_has_the_lecture_parameter_count() -> None:

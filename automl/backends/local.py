@@ -14,6 +14,7 @@ from automl.backends.training import (
     fold_result,
     new_model,
     raise_on_nan,
+    releasing_traced_graphs,
     stop_on_nan,
 )
 from automl.hookspecs import hookimpl
@@ -52,17 +53,18 @@ class LocalBackend(Backend):
             self.jit_compile,
         )
         stopper, callbacks = fold_callbacks(model, spec, settings, on_epoch)
-        fitted = model.fit(
-            data.x_train,
-            data.y_train,
-            validation_data=(data.x_valid, data.y_valid),
-            batch_size=spec.batch_size,
-            validation_batch_size=INFERENCE_BATCH,
-            epochs=settings.max_epochs,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=settings.verbose,
-        )
+        with releasing_traced_graphs():
+            fitted = model.fit(
+                data.x_train,
+                data.y_train,
+                validation_data=(data.x_valid, data.y_valid),
+                batch_size=spec.batch_size,
+                validation_batch_size=INFERENCE_BATCH,
+                epochs=settings.max_epochs,
+                shuffle=True,
+                callbacks=callbacks,
+                verbose=settings.verbose,
+            )
         history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
         return fold_result(model, stopper, history, data, settings, started)
 
@@ -76,17 +78,17 @@ class LocalBackend(Backend):
         epochs: int,
     ) -> Any:
         """Train on all rows for ``epochs`` epochs, without validation."""
-
         model = new_model(spec, x.shape, n_classes, settings.seed, epochs, self.jit_compile)
-        fitted = model.fit(
-            x,
-            y,
-            batch_size=spec.batch_size,
-            epochs=epochs,
-            shuffle=True,
-            callbacks=[stop_on_nan(model)],
-            verbose=settings.verbose,
-        )
+        with releasing_traced_graphs():
+            fitted = model.fit(
+                x,
+                y,
+                batch_size=spec.batch_size,
+                epochs=epochs,
+                shuffle=True,
+                callbacks=[stop_on_nan(model)],
+                verbose=settings.verbose,
+            )
         raise_on_nan({"loss": fitted.history["loss"]})
         return model
 

@@ -8,8 +8,13 @@ Keras callbacks), and turns the outcome into a :class:`~automl.backends.FoldResu
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import math
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +29,64 @@ INFERENCE_BATCH = 4096
 # Tracing a model's training step costs about as much as 150-300 eager steps of a small
 # network, so a fit of at most this many steps (tiny data, few epochs) runs eagerly.
 EAGER_STEPS = 100
+
+
+_CUSTOM_GRADIENT = "CustomGradient-"
+_fits_lock = threading.Lock()
+_fits_running = 0
+_registered_before: set[str] = set()
+
+
+@contextlib.contextmanager
+def releasing_traced_graphs() -> Iterator[None]:
+    """Wrap a ``model.fit``: when the last fit running in this process ends, TensorFlow may free
+    the graphs the fits traced.
+
+    TensorFlow keeps a process-wide registry of gradient functions, and every custom gradient
+    traced in graph mode adds one that is never removed (Keras' optimizer step traces one, in the
+    distribution strategy's all-reduce). Each holds its whole traced training step, 2-4 MiB, so
+    a long search grew by that much per fold. The entries added while fits ran are removed once
+    none runs: their graphs are traced and differentiated already, and nothing looks them up
+    again. Thread-safe: fits may run side by side (Spark tasks in one worker, driver threads).
+    """
+    global _fits_running, _registered_before
+    registry = _gradient_registry()
+    with _fits_lock:
+        if _fits_running == 0:
+            _registered_before = set(registry)
+        _fits_running += 1
+    try:
+        yield
+    finally:
+        with _fits_lock:
+            _fits_running -= 1
+            if _fits_running == 0:
+                added = [n for n in list(registry) if n not in _registered_before]
+                for name in added:
+                    if name.startswith(_CUSTOM_GRADIENT):
+                        registry.pop(name, None)
+                _return_free_heap()
+
+
+def _return_free_heap() -> None:
+    """Collect the fit's garbage and hand the C heap's free pages back to the system (glibc's
+    ``malloc_trim``; elsewhere only the collection): a fit's freed tensors otherwise stay in the
+    process's resident size until something reuses them."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.malloc_trim(0)
+
+
+def _gradient_registry() -> dict[str, Any]:
+    """TensorFlow's registry of gradient functions by name (empty when this TensorFlow has none
+    where it is looked for: then nothing is released)."""
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    return registry if isinstance(registry, dict) else {}
 
 
 def runs_eagerly(rows: int, batch_size: int, epochs: int) -> bool:

@@ -20,9 +20,10 @@ from typing import Any
 from automl._quiet import import_tensorflow_quietly
 from automl.workers._base import FoldOutcome, FoldTask, SearchJob, TrialPool
 
-# Folds a worker trains before a fresh process takes its place: TensorFlow keeps the graph of every
-# traced training step alive (a few MiB a fit, measured by bench/soak.py), which clearing the Keras
-# session does not free, so a long search's workers would otherwise grow without end.
+# Folds a worker trains before a fresh process takes its place. Every fit releases the graphs it
+# traced (automl.backends.training.releasing_traced_graphs); a fresh process also bounds what no
+# fit can release, such as a plugin's caches or allocator fragmentation, for a few seconds of
+# start-up per 20 folds.
 RECYCLE_AFTER = 20
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from automl.backends.training import releasing_traced_graphs
 from automl_spark.paramserver import ParameterClient
 from automl_spark.rounds import RoundPlan, derived_seed, round_rows
 
@@ -62,9 +63,10 @@ def train_against_server(
             version, weights = client.pull()
             picked = round_rows(plan, len(x), epoch, round_, order_seed)
             model.set_weights(weights)
-            logs = model.fit(
-                x[picked], y[picked], batch_size=plan.spec.batch_size, shuffle=False, verbose=0
-            ).history
+            with releasing_traced_graphs():
+                logs = model.fit(
+                    x[picked], y[picked], batch_size=plan.spec.batch_size, shuffle=False, verbose=0
+                ).history
             trained = model.get_weights()
             client.push(version, [new - old for new, old in zip(trained, weights, strict=True)])
             rows += len(picked)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from automl.backends.training import releasing_traced_graphs
 from automl.space import ModelSpec
 from automl_spark.state import weighted_mean
 
@@ -130,9 +131,10 @@ def train_shard(
     set_state(model, state)
     model.optimizer.iterations.assign(step)
     keras.utils.set_random_seed(derived_seed(plan.seed, epoch, index, round_))
-    logs = model.fit(
-        x[rows], y[rows], batch_size=plan.spec.batch_size, epochs=1, shuffle=False, verbose=0
-    ).history
+    with releasing_traced_graphs():
+        logs = model.fit(
+            x[rows], y[rows], batch_size=plan.spec.batch_size, epochs=1, shuffle=False, verbose=0
+        ).history
     return RoundResult(
         rows=len(rows),
         state=get_state(model).tobytes(),
