@@ -175,7 +175,18 @@ def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Datas
         raise UserError(f"{path}: no feature columns left after target, id and drop")
     declared = None if config.categorical == "auto" else set(config.categorical)
     features, schema = prepare_features(table[feature_columns], path, declared)
+    empty = [name for name in features.columns if features[name].isna().all()]
+    if empty:
+        raise UserError(
+            f"{path}: column '{empty[0]}' is empty in every row; list it under data.drop"
+        )
     ids = table[config.id].reset_index(drop=True) if config.id else None
+    if ids is not None and ids.duplicated().any():
+        again = ids.duplicated().to_numpy()
+        raise UserError(
+            f"{path}: data.id column '{config.id}' line {_line(again)}: "
+            f"{_shown(ids[again].iloc[0])} appears more than once; ids must be unique"
+        )
     if config.test is not None:
         read_features(config.test, schema, config.id)
     return Dataset(features, target, tuple(_plain(c) for c in classes), schema, ids)
