@@ -4,8 +4,7 @@ A bundle is a folder::
 
     bundle.json              classes, feature schema, id column, members, spec, metrics, versions
     model.keras              one member per model (refit: one; fold ensemble: one per fold;
-                             ensemble: the fold models of each chosen trial, weighted, and
-                             the temperature that recalibrates their mean)
+                             ensemble: the fold models of each chosen trial, weighted)
     model_<n>.joblib         a scikit-learn member (the gradient boosting reference)
     preprocessor.joblib      the member's fitted scikit-learn preprocessor
 
@@ -28,7 +27,6 @@ from automl._files import replace_folder
 from automl.artifacts import load_model, save_model
 from automl.backends.training import predict_proba
 from automl.data import FeatureSchema, read_features
-from automl.ensemble import apply_temperature
 from automl.errors import UserError
 
 BUNDLE_FILE = "bundle.json"
@@ -53,17 +51,14 @@ class ModelBundle:
     schema: FeatureSchema
     id_column: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    temperature: float = 1.0
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Class probabilities, one row per input row, columns in :attr:`classes` order.
 
-        The members' weighted mean (each member's rows sum to 1, so the mean's do), recalibrated
-        by :attr:`temperature` (see :func:`automl.ensemble.apply_temperature`).
+        The members' weighted mean: each member's rows already sum to 1, so the mean's do.
         """
         total = sum(m.weight for m in self.members)
-        mean = sum(m.weight * _member_proba(m, features) for m in self.members) / total
-        return apply_temperature(mean, self.temperature)
+        return sum(m.weight * _member_proba(m, features) for m in self.members) / total
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """The most probable class label of each row."""
@@ -101,7 +96,6 @@ class ModelBundle:
             "schema": self.schema.to_dict(),
             "id_column": self.id_column,
             "members": entries,
-            "temperature": self.temperature,
             **self.info,
         }
         (folder / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
@@ -128,7 +122,7 @@ class ModelBundle:
         info = {
             k: v
             for k, v in manifest.items()
-            if k not in {"format", "classes", "schema", "id_column", "members", "temperature"}
+            if k not in {"format", "classes", "schema", "id_column", "members"}
         }
         return cls(
             members,
@@ -136,7 +130,6 @@ class ModelBundle:
             FeatureSchema.from_dict(manifest["schema"]),
             manifest.get("id_column"),
             info,
-            float(manifest.get("temperature", 1.0)),
         )
 
 

@@ -23,7 +23,7 @@ from automl.artifacts import (
 from automl.backends import Backend, TrainSettings
 from automl.bundle import BUNDLE_FILE, Member, ModelBundle
 from automl.data import Dataset
-from automl.ensemble import apply_temperature, fit_temperature, select_ensemble
+from automl.ensemble import select_ensemble
 from automl.evaluate import Evaluation, Folds, evaluate_spec
 from automl.leaderboard import ENSEMBLE_ATTR
 from automl.metrics import direction, score_all
@@ -79,18 +79,15 @@ def keep_trial(
 
 @dataclass
 class EnsembleChoice:
-    """The chosen ensemble: its weights by candidate, the temperature of their blend, its bundle
-    members and its OOF scores."""
+    """The chosen ensemble: its weights by candidate, its bundle members and its OOF scores."""
 
     weights: dict[str, float]
     scores: dict[str, float]
     folders: dict[str, Path]
-    temperature: float = 1.0
 
     def describe(self) -> str:
-        """One readable cell, e.g. ``trial 3 x0.5 + trial 7 x0.2 + reference x0.3, t=0.9``."""
-        blend = " + ".join(f"{name} x{weight:.2g}" for name, weight in self.weights.items())
-        return blend if self.temperature == 1.0 else f"{blend}, t={self.temperature:.3g}"
+        """One readable cell, e.g. ``trial 3 x0.5 + trial 7 x0.2 + reference x0.3``."""
+        return " + ".join(f"{name} x{weight:.2g}" for name, weight in self.weights.items())
 
     def members(self) -> list[Member]:
         """Each chosen candidate's fold models, its weight shared among them."""
@@ -109,8 +106,7 @@ def choose_ensemble(
     metric: str,
     reference: bool,
 ) -> EnsembleChoice | None:
-    """Greedy selection over the best complete trials' stored out-of-fold predictions, and for
-    log-loss the temperature that recalibrates the chosen blend.
+    """Greedy selection over the best complete trials' stored out-of-fold predictions.
 
     The best ``config.candidates`` trials with stored predictions are the candidates, and the
     reference too when ``reference``; the folders of trials that can no longer be candidates are
@@ -149,9 +145,8 @@ def choose_ensemble(
     weights = {names[i]: selection.weights[i] for i in selection.chosen()}
     blend = sum(w * oofs[names.index(n)].astype(np.float64) for n, w in weights.items())
     blend /= blend.sum(axis=1, keepdims=True)  # stored as float32: rows sum to 1 within 1e-7
-    temperature = fit_temperature(blend, dataset.target) if metric == "log_loss" else 1.0
-    scores = score_all(metric, dataset.target, apply_temperature(blend, temperature))
-    return EnsembleChoice(weights, scores, {n: folders[n] for n in weights}, temperature)
+    scores = score_all(metric, dataset.target, blend)
+    return EnsembleChoice(weights, scores, {n: folders[n] for n in weights})
 
 
 def best_bundle(
@@ -209,7 +204,6 @@ def best_bundle(
             "cv": cv,
             "versions": library_versions(),
         },
-        temperature=choice.temperature if choice is not None else 1.0,
     )
     scores = holdout_scores(bundle, holdout, metric) if holdout else None
     bundle.info["holdout"] = scores

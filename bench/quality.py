@@ -118,8 +118,7 @@ def gradient_boosting(search_rows, holdout) -> tuple[float, float, float]:
 
 
 def inside_the_run(result, holdout) -> dict[str, tuple[float, float, float]]:
-    """Holdout scores of the run's best single trial and its reference (their fold models), and
-    of the ensemble without the temperature that recalibrates it."""
+    """Holdout scores of the run's best single trial and its reference (their fold models)."""
     rows = {}
     complete = result.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if complete:
@@ -139,15 +138,6 @@ def inside_the_run(result, holdout) -> dict[str, tuple[float, float, float]]:
         )
         s = score_all("log_loss", holdout.target, bundle.predict_proba(holdout.features))
         scored[label] = (s["log_loss"], s["accuracy"], np.nan)
-    best = result.best
-    if best is not None and best.temperature != 1.0:
-        plain = ModelBundle(best.members, best.classes, best.schema)
-        s = score_all("log_loss", holdout.target, plain.predict_proba(holdout.features))
-        scored[f"  the ensemble without its temperature {best.temperature:.3g}"] = (
-            s["log_loss"],
-            s["accuracy"],
-            np.nan,
-        )
     return scored
 
 

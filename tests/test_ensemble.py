@@ -16,7 +16,7 @@ from automl import search
 from automl.bundle import Member, ModelBundle
 from automl.cli import cli
 from automl.data import FeatureSchema
-from automl.ensemble import apply_temperature, fit_temperature, select_ensemble
+from automl.ensemble import select_ensemble
 from automl.errors import UserError
 from automl.metrics import score_all
 from automl.network import build_model
@@ -98,34 +98,6 @@ def test_one_candidate_gets_all_the_weight() -> None:
     assert selection.weights == (1.0,) and selection.score == pytest.approx(selection.best_single)
 
 
-@pytest.mark.parametrize("power", [0.5, 2.0])
-def test_the_temperature_recalibrates_a_blend_and_keeps_every_predicted_class(
-    power: float,
-) -> None:
-    rng = np.random.default_rng(2)
-    logits = rng.normal(scale=2.0, size=(2000, 4))
-    calibrated = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    target = np.array([rng.choice(4, p=row) for row in calibrated])  # drawn from its own odds
-    miscalibrated = apply_temperature(calibrated, 1 / power)  # probabilities to the power
-    temperature = fit_temperature(miscalibrated, target)
-    assert temperature == pytest.approx(power, rel=0.15)  # undoes the power
-    recalibrated = apply_temperature(miscalibrated, temperature)
-    before = score_all("log_loss", target, miscalibrated)["log_loss"]
-    after = score_all("log_loss", target, recalibrated)["log_loss"]
-    assert after < before - 0.01
-    nearby = [apply_temperature(miscalibrated, temperature * f) for f in (0.9, 1.1)]
-    assert all(after <= score_all("log_loss", target, p)["log_loss"] for p in nearby)
-    np.testing.assert_array_equal(recalibrated.argmax(axis=1), miscalibrated.argmax(axis=1))
-    np.testing.assert_allclose(recalibrated.sum(axis=1), 1.0)
-
-
-def test_a_temperature_that_does_not_help_is_one() -> None:
-    target = np.array([0, 1, 0, 1])
-    uniform = np.full((4, 2), 0.5)  # every temperature scores the same
-    assert fit_temperature(uniform, target) == 1.0
-    assert apply_temperature(uniform, 1.0) is uniform
-
-
 @pytest.fixture(scope="module")
 def ensembled(tmp_path_factory: pytest.TempPathFactory):
     """A tiny search whose final model is the ensemble, with the reference on the folds."""
@@ -184,7 +156,6 @@ def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_pa
         if entry["model"].endswith(".keras"):  # every network loads in Keras' safe mode
             keras.models.load_model(best / entry["model"], safe_mode=True, compile=False)
     loaded = ModelBundle.load(best)
-    assert loaded.temperature == manifest["temperature"] > 0
     rows = make_table(rows=12, seed=5)
     rows.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "predictions.csv"
@@ -193,13 +164,8 @@ def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_pa
     )
     assert cli_run.exit_code == 0, cli_run.output
     predictions = pd.read_csv(out)
-    features = rows.drop(columns=["label", "id"])
-    expected = loaded.predict_proba(features)
+    expected = loaded.predict_proba(rows.drop(columns=["label", "id"]))
     np.testing.assert_allclose(predictions.drop(columns="id").to_numpy(), expected, atol=1e-6)
-    untempered = ModelBundle(loaded.members, loaded.classes, loaded.schema).predict_proba(features)
-    np.testing.assert_allclose(
-        expected, apply_temperature(untempered, loaded.temperature), atol=1e-9
-    )
     assert result.holdout == pytest.approx(manifest["holdout"])
 
 
