@@ -181,8 +181,7 @@ def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Datas
             f"{path}: column '{empty[0]}' is empty in every row; list it under data.drop"
         )
     ids = table[config.id].reset_index(drop=True) if config.id else None
-    if ids is not None and ids.duplicated().any():
-        again = ids.duplicated().to_numpy()
+    if ids is not None and (again := ids.duplicated().to_numpy()).any():
         raise UserError(
             f"{path}: data.id column '{config.id}' line {_line(again)}: "
             f"{_shown(ids[again].iloc[0])} appears more than once; ids must be unique"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import math
 import threading
@@ -61,23 +62,32 @@ def releasing_traced_graphs() -> Iterator[None]:
         with _fits_lock:
             _fits_running -= 1
             if _fits_running == 0:
-                added = [n for n in list(registry) if n not in _registered_before]
-                for name in added:
-                    if name.startswith(_CUSTOM_GRADIENT):
-                        registry.pop(name, None)
-                _return_free_heap()
+                released = [
+                    registry.pop(name)
+                    for name in list(registry)
+                    if name.startswith(_CUSTOM_GRADIENT) and name not in _registered_before
+                ]
+                if released:  # an eager fit, or one of a model traced before, frees nothing
+                    _return_free_heap()
 
 
 def _return_free_heap() -> None:
-    """Collect the fit's garbage and hand the C heap's free pages back to the system (glibc's
-    ``malloc_trim``; elsewhere only the collection): a fit's freed tensors otherwise stay in the
-    process's resident size until something reuses them."""
+    """Collect the released graphs and hand the C heap's free pages back to the system (glibc's
+    ``malloc_trim``; elsewhere only the collection): freed memory otherwise stays in the
+    process's resident size until something reuses it."""
     gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (the one with ``malloc_trim``), else ``None``."""
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return
-    libc.malloc_trim(0)
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
 
 
 def _gradient_registry() -> dict[str, Any]:
