@@ -12,13 +12,14 @@ _INITIALIZER_NAMES = {"uniform": "random_uniform", "normal": "random_normal"}
 def build_model(spec: ModelSpec, n_features: int, n_classes: int) -> Any:
     """A compiled ``keras.Model``: dense blocks, then a softmax over ``n_classes``.
 
-    Each block is Dense → BatchNormalization (optional) → activation → Dropout (optional).
+    Dropout on the inputs (optional), then blocks of Dense → BatchNormalization (optional) →
+    activation → Dropout (optional).
     """
     import keras
 
     initializer = _INITIALIZER_NAMES.get(spec.initializer, spec.initializer)
     inputs = keras.Input(shape=(n_features,), name="features")
-    x = inputs
+    x = keras.layers.Dropout(spec.input_dropout)(inputs) if spec.input_dropout > 0 else inputs
     for units in spec.hidden_units:
         x = keras.layers.Dense(units, kernel_initializer=initializer, use_bias=not spec.batch_norm)(
             x

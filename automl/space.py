@@ -20,6 +20,7 @@ class ModelSpec:
     initializer: str = "glorot_uniform"
     batch_norm: bool = False
     dropout: float = 0.0
+    input_dropout: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     batch_size: int = 128
@@ -42,11 +43,14 @@ class ModelSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     def describe(self) -> str:
-        """One readable cell, e.g. ``log1p 200-50 relu he_normal bn drop0.1 adam lr3e-3 bs512``.
+        """One readable cell, e.g. ``log1p in0.2 200-50 relu he_normal bn drop0.1 adam lr3e-3``.
 
-        The feature transform leads when there is one.
+        The feature transform and the input dropout (``in0.2``) lead when there are any; the
+        batch size (``bs512``) and the schedule end it.
         """
         words = [] if self.transform == "none" else [self.transform]
+        if self.input_dropout > 0:
+            words.append(f"in{self.input_dropout:.2g}")
         words += ["-".join(str(u) for u in self.hidden_units), self.activation, self.initializer]
         if self.batch_norm:
             words.append("bn")
@@ -78,6 +82,7 @@ def suggest_spec(space: SpaceConfig, trial: optuna.trial.BaseTrial) -> ModelSpec
         initializer=_suggest(trial, "initializer", space.initializer),
         batch_norm=_suggest(trial, "batch_norm", space.batch_norm),
         dropout=_suggest(trial, "dropout", space.dropout),
+        input_dropout=_suggest(trial, "input_dropout", space.input_dropout),
         optimizer=_suggest(trial, "optimizer", space.optimizer),
         learning_rate=_suggest(trial, "learning_rate", space.learning_rate),
         batch_size=_suggest(trial, "batch_size", space.batch_size),

@@ -110,6 +110,8 @@ CASES = [
          "space.batch_size: values must be at least 1"),
     case("dropout-not-a-fraction", with_recipe(space={"dropout": {"low": 0.1, "high": 1.0}}),
          "space.dropout: values must be below 1.0"),
+    case("input-dropout-not-a-fraction", with_recipe(space={"input_dropout": 1.0}),
+         "space.input_dropout: values must be below 1.0"),
     case("learning-rate-not-positive", with_recipe(space={"learning_rate": -0.01}),
          "space.learning_rate: values must be above 0.0"),
     case("duplicated-yaml-key", {"recipe.yaml": "name: a\nsearch: {trials: 1}\nsearch: {}\n"},

@@ -27,6 +27,19 @@ def test_batch_normalization_replaces_the_dense_bias() -> None:
     assert model.layers[1].use_bias is False
 
 
+def test_input_dropout_drops_features_in_training_only() -> None:
+    model = build_model(ModelSpec(hidden_units=(4,), input_dropout=0.5), 200, 2)
+    first = model.layers[1]
+    assert type(first).__name__ == "Dropout" and first.rate == 0.5
+    assert model.layers[2].name.startswith("dense")
+    features = np.ones((1, 200), dtype="float32")
+    dropped = np.asarray(first(features, training=True))
+    assert 0 < (dropped == 0).sum() < 200
+    assert np.array_equal(np.asarray(first(features, training=False)), features)
+    plain = build_model(ModelSpec(hidden_units=(4,)), 200, 2)
+    assert not any(type(layer).__name__ == "Dropout" for layer in plain.layers)
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_every_activation_builds(activation: str) -> None:
     assert build_model(ModelSpec(hidden_units=(4,), activation=activation), 3, 2).built

@@ -36,6 +36,27 @@ def test_searched_dimensions_become_parameters_and_fixed_ones_do_not() -> None:
     assert spec.describe() == "200-50 relu he_normal bn drop0.1 sgd lr3e-3 bs64"
 
 
+def test_input_dropout_is_searched_when_the_recipe_gives_a_range() -> None:
+    default = load_recipe(BASE).space
+    assert default.input_dropout == 0.0
+    space = load_recipe({**BASE, "space": {"input_dropout": {"low": 0.0, "high": 0.3}}}).space
+    params = {
+        "layers": 1,
+        "units_1": 64,
+        "activation": "relu",
+        "initializer": "he_normal",
+        "batch_norm": False,
+        "dropout": 0.0,
+        "input_dropout": 0.2,
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "batch_size": 128,
+    }
+    spec = suggest_spec(space, optuna.trial.FixedTrial(params))
+    assert spec.input_dropout == 0.2
+    assert spec.describe() == "in0.2 64 relu he_normal adam lr1e-3 bs128"
+
+
 def test_a_fixed_architecture_needs_no_parameters() -> None:
     recipe = load_recipe(
         {

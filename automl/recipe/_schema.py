@@ -37,6 +37,7 @@ _SPANS: dict[str, dict[str, float]] = {
     "units": {"low": 1},
     "batch_size": {"low": 1},
     "dropout": {"low": 0.0, "below": 1.0},
+    "input_dropout": {"low": 0.0, "below": 1.0},
     "learning_rate": {"above": 0.0},
 }
 
@@ -55,6 +56,7 @@ class SpaceConfig(Section):
     )
     batch_norm: dimension(bool) = Choices[bool](choices=[False, True])
     dropout: FloatDim = FloatRange(low=0.0, high=0.5)
+    input_dropout: FloatDim = 0.0
     optimizer: dimension(Optimizer) = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
     learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
