@@ -7,6 +7,9 @@ A bundle is a folder::
                              ensemble: the fold models of each chosen trial, weighted)
     model_<n>.joblib         a scikit-learn member (the gradient boosting reference)
     preprocessor.joblib      the member's fitted scikit-learn preprocessor
+    stacker.joblib           a stacked ensemble's logistic regression (format 2): each member
+                             belongs to a group (a candidate), and the stacker combines the
+                             groups' weighted means
 
 Keras models load with Keras safe mode; the joblib files are local files the run wrote, never
 bytes from a network. Predicting needs neither Spark nor the recipe.
@@ -28,8 +31,11 @@ from automl.artifacts import load_model, save_model
 from automl.backends.training import predict_proba
 from automl.data import FeatureSchema, read_features
 from automl.errors import UserError
+from automl.stacking import stacked_proba
 
 BUNDLE_FILE = "bundle.json"
+STACKER_FILE = "stacker.joblib"
+BUNDLE_FORMAT = 2  # 1: a weighted mean of the members; 2: may hold a stacker
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Member:
     model: Any
     preprocessor: Any
     weight: float = 1.0
+    group: int = 0
 
 
 @dataclass
@@ -51,14 +58,21 @@ class ModelBundle:
     schema: FeatureSchema
     id_column: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    stacker: Any = None
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Class probabilities, one row per input row, columns in :attr:`classes` order.
 
-        The members' weighted mean: each member's rows already sum to 1, so the mean's do.
+        The members' weighted mean (each member's rows already sum to 1, so the mean's do); with
+        a stacker, the weighted mean of each group, combined by the stacker.
         """
-        total = sum(m.weight for m in self.members)
-        return sum(m.weight * _member_proba(m, features) for m in self.members) / total
+        if self.stacker is None:
+            return _weighted_mean(self.members, features)
+        groups = sorted({m.group for m in self.members})
+        probas = [
+            _weighted_mean([m for m in self.members if m.group == g], features) for g in groups
+        ]
+        return stacked_proba(self.stacker, probas, len(self.classes))
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """The most probable class label of each row."""
@@ -88,10 +102,16 @@ class ModelBundle:
                     "model": model_file,
                     "preprocessor": f"{prep}.joblib",
                     "weight": member.weight,
+                    "group": member.group,
                 }
             )
+        stacking = {}
+        if self.stacker is not None:
+            joblib.dump(self.stacker, folder / STACKER_FILE)
+            stacking = {"stacker": STACKER_FILE}
         manifest = {
-            "format": 1,
+            "format": BUNDLE_FORMAT if stacking else 1,
+            **stacking,
             "classes": list(self.classes),
             "schema": self.schema.to_dict(),
             "id_column": self.id_column,
@@ -109,20 +129,28 @@ class ModelBundle:
             raise UserError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if manifest.get("format", 1) > BUNDLE_FORMAT:
+                raise UserError(
+                    f"{folder}: bundle format {manifest['format']} needs a newer automl "
+                    f"(this one reads up to {BUNDLE_FORMAT})"
+                )
             members = [
                 Member(
                     load_model(folder / e["model"]),
                     joblib.load(folder / e["preprocessor"]),
                     float(e["weight"]),
+                    int(e.get("group", 0)),
                 )
                 for e in manifest["members"]
             ]
+            stacker = manifest.get("stacker")
+            stacker = joblib.load(folder / stacker) if stacker else None
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(f"{folder}: damaged model bundle: {exc}") from None
         info = {
             k: v
             for k, v in manifest.items()
-            if k not in {"format", "classes", "schema", "id_column", "members"}
+            if k not in {"format", "classes", "schema", "id_column", "members", "stacker"}
         }
         return cls(
             members,
@@ -130,7 +158,13 @@ class ModelBundle:
             FeatureSchema.from_dict(manifest["schema"]),
             manifest.get("id_column"),
             info,
+            stacker,
         )
+
+
+def _weighted_mean(members: list[Member], features: pd.DataFrame) -> np.ndarray:
+    total = sum(m.weight for m in members)
+    return sum(m.weight * _member_proba(m, features) for m in members) / total
 
 
 def _member_proba(member: Member, features: pd.DataFrame) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -32,6 +33,7 @@ from automl.recipe import EnsembleConfig, Recipe
 from automl.reference import REFERENCE_FOLDER
 from automl.runfile import library_versions
 from automl.space import ModelSpec
+from automl.stacking import fit_stacker
 
 
 def train_final(
@@ -79,38 +81,48 @@ def keep_trial(
 
 @dataclass
 class EnsembleChoice:
-    """The chosen ensemble: its weights by candidate, its bundle members and its OOF scores."""
+    """The chosen ensemble: its method, weights by candidate (greedy) or each candidate's share
+    of the stacker (stack), its out-of-fold scores, the candidates' folders and the stacker."""
 
+    method: str
     weights: dict[str, float]
     scores: dict[str, float]
     folders: dict[str, Path]
+    stacker: Any = None
 
     def describe(self) -> str:
-        """One readable cell, e.g. ``trial 3 x0.5 + trial 7 x0.2 + reference x0.3``."""
+        """One readable cell, e.g. ``trial 3 x0.5 + trial 7 x0.2 + reference x0.3``, or
+        ``stacked: trial 3 0.4, trial 7 0.2, reference 0.4``."""
+        if self.method == "stack":
+            return "stacked: " + ", ".join(f"{n} {w:.2g}" for n, w in self.weights.items())
         return " + ".join(f"{name} x{weight:.2g}" for name, weight in self.weights.items())
 
     def members(self) -> list[Member]:
-        """Each chosen candidate's fold models, its weight shared among them."""
+        """Each candidate's fold models, one group per candidate, its weight shared among them."""
         members = []
-        for name, weight in self.weights.items():
+        for group, (name, weight) in enumerate(self.weights.items()):
             pairs = load_fold_models(self.folders[name])
-            members += [Member(model, prep, weight / len(pairs)) for model, prep in pairs]
+            share = weight / len(pairs) if self.method == "greedy" else 1.0 / len(pairs)
+            members += [Member(model, prep, share, group) for model, prep in pairs]
         return members
 
 
 def choose_ensemble(
     study: optuna.Study,
     dataset: Dataset,
+    folds: Folds,
     run_dir: Path,
     config: EnsembleConfig,
     metric: str,
     reference: bool,
 ) -> EnsembleChoice | None:
-    """Greedy selection over the best complete trials' stored out-of-fold predictions.
+    """Greedy selection or a stacker over the best complete trials' stored out-of-fold
+    predictions (``config.method``).
 
     The best ``config.candidates`` trials with stored predictions are the candidates, and the
     reference too when ``reference``; the folders of trials that can no longer be candidates are
-    deleted. ``None`` when no trial has stored predictions.
+    deleted. A stacker uses every candidate and is scored out of fold on ``folds``. ``None`` when
+    no trial has stored predictions.
     """
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(
@@ -140,13 +152,18 @@ def choose_ensemble(
     if reference_oof is not None and reference_oof.shape == oofs[0].shape:
         folders["reference"] = run_dir / REFERENCE_FOLDER
         oofs.append(reference_oof)
-    selection = select_ensemble(oofs, dataset.target, metric, config.rounds)
     names = list(folders)
+    if config.method == "stack":
+        stacking = fit_stacker(oofs, dataset.target, folds)
+        scores = score_all(metric, dataset.target, stacking.oof)
+        shares = dict(zip(names, stacking.shares, strict=True))
+        return EnsembleChoice("stack", shares, scores, folders, stacking.stacker)
+    selection = select_ensemble(oofs, dataset.target, metric, config.rounds)
     weights = {names[i]: selection.weights[i] for i in selection.chosen()}
     blend = sum(w * oofs[names.index(n)].astype(np.float64) for n, w in weights.items())
     blend /= blend.sum(axis=1, keepdims=True)  # stored as float32: rows sum to 1 within 1e-7
     scores = score_all(metric, dataset.target, blend)
-    return EnsembleChoice(weights, scores, {n: folders[n] for n in weights})
+    return EnsembleChoice("greedy", weights, scores, {n: folders[n] for n in weights})
 
 
 def best_bundle(
@@ -172,11 +189,12 @@ def best_bundle(
     if mode == "ensemble":
         use_reference = recipe.reference.enabled and recipe.ensemble.reference
         choice = choose_ensemble(
-            study, search_rows, recipe.run_dir, recipe.ensemble, metric, use_reference
+            study, search_rows, folds, recipe.run_dir, recipe.ensemble, metric, use_reference
         )
     weights = choice.weights if choice is not None else None
+    method = choice.method if choice is not None else None
     folder = recipe.run_dir / "best"
-    kept = _existing_bundle(folder, best_trial.number, mode, weights)
+    kept = _existing_bundle(folder, best_trial.number, mode, method, weights)
     if kept is not None:
         return kept, kept.info.get("holdout")
     spec = ModelSpec.from_dict(best_trial.user_attrs["spec"])
@@ -198,12 +216,14 @@ def best_bundle(
             "trial": best_trial.number,
             "final_model": mode,
             "ensemble": weights,
+            "ensemble_method": method,
             "spec": spec.to_dict(),
             "architecture": choice.describe() if choice is not None else spec.describe(),
             "target": recipe.data.target,
             "cv": cv,
             "versions": library_versions(),
         },
+        choice.stacker if choice is not None else None,
     )
     scores = holdout_scores(bundle, holdout, metric) if holdout else None
     bundle.info["holdout"] = scores
@@ -215,7 +235,7 @@ def best_bundle(
 
 
 def _existing_bundle(
-    folder: Path, trial: int, mode: str, weights: dict[str, float] | None
+    folder: Path, trial: int, mode: str, method: str | None, weights: dict[str, float] | None
 ) -> ModelBundle | None:
     """The saved bundle, when it already holds this final model."""
     try:
@@ -224,6 +244,6 @@ def _existing_bundle(
         return None
     if (manifest.get("trial"), manifest.get("final_model")) != (trial, mode):
         return None
-    if manifest.get("ensemble") != weights:
+    if (manifest.get("ensemble_method"), manifest.get("ensemble")) != (method, weights):
         return None
     return ModelBundle.load(folder)

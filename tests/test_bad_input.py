@@ -112,6 +112,8 @@ CASES = [
          "space.dropout: values must be below 1.0"),
     case("input-dropout-not-a-fraction", with_recipe(space={"input_dropout": 1.0}),
          "space.input_dropout: values must be below 1.0"),
+    case("ensemble-method-unknown", with_recipe(ensemble={"method": "blend"}),
+         "ensemble.method: Input should be 'greedy' or 'stack'"),
     case("learning-rate-not-positive", with_recipe(space={"learning_rate": -0.01}),
          "space.learning_rate: values must be above 0.0"),
     case("duplicated-yaml-key", {"recipe.yaml": "name: a\nsearch: {trials: 1}\nsearch: {}\n"},

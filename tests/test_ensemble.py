@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from sklearn.model_selection import StratifiedKFold
 
 from automl import search
 from automl.bundle import Member, ModelBundle
@@ -23,6 +24,7 @@ from automl.network import build_model
 from automl.preprocess import fit_transform
 from automl.recipe import TRANSFORMS, load_recipe
 from automl.space import ModelSpec, suggest_spec
+from automl.stacking import fit_stacker, stacked_proba
 
 SCHEMA = FeatureSchema(("x1", "x2", "colour"), ("colour",))
 
@@ -143,8 +145,6 @@ def test_the_leaderboard_shows_the_ensemble_and_the_reference(ensembled) -> None
 
 
 def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_path) -> None:
-    from sample_tables import make_table
-
     _, result = ensembled
     best = result.run_dir / "best"
     manifest = json.loads((best / "bundle.json").read_text())
@@ -155,7 +155,13 @@ def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_pa
     for entry in manifest["members"]:
         if entry["model"].endswith(".keras"):  # every network loads in Keras' safe mode
             keras.models.load_model(best / entry["model"], safe_mode=True, compile=False)
-    loaded = ModelBundle.load(best)
+    _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)
+    assert result.holdout == pytest.approx(manifest["holdout"])
+
+
+def _assert_the_command_line_predicts_as_the_loaded_bundle(best: Path, tmp_path: Path) -> None:
+    from sample_tables import make_table
+
     rows = make_table(rows=12, seed=5)
     rows.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "predictions.csv"
@@ -163,10 +169,10 @@ def test_the_ensemble_bundle_predicts_through_the_command_line(ensembled, tmp_pa
         cli, ["predict", str(best), str(tmp_path / "new.csv"), "-o", str(out)]
     )
     assert cli_run.exit_code == 0, cli_run.output
-    predictions = pd.read_csv(out)
-    expected = loaded.predict_proba(rows.drop(columns=["label", "id"]))
-    np.testing.assert_allclose(predictions.drop(columns="id").to_numpy(), expected, atol=1e-6)
-    assert result.holdout == pytest.approx(manifest["holdout"])
+    predictions = pd.read_csv(out).drop(columns="id").to_numpy()
+    expected = ModelBundle.load(best).predict_proba(rows.drop(columns=["label", "id"]))
+    np.testing.assert_allclose(predictions, expected, atol=1e-6)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_a_continued_search_keeps_the_stored_predictions(ensembled) -> None:
@@ -178,3 +184,69 @@ def test_a_continued_search_keeps_the_stored_predictions(ensembled) -> None:
     kept = sorted(p.name for p in (again.run_dir / "trials").iterdir())
     assert len(kept) == 2 and set(kept) & set(stored)
     assert again.study.user_attrs["reference"] == first.study.user_attrs["reference"]
+
+
+def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp_path) -> None:
+    recipe, _ = ensembled
+    stacked = search({**recipe, "ensemble": {**recipe["ensemble"], "method": "stack"}}, trials=1)
+    best = stacked.run_dir / "best"
+    manifest = json.loads((best / "bundle.json").read_text())
+    assert manifest["format"] == 2 and manifest["ensemble_method"] == "stack"
+    assert (best / manifest["stacker"]).is_file()
+    assert "reference" in manifest["ensemble"] and len(manifest["ensemble"]) == 3  # all candidates
+    assert sum(manifest["ensemble"].values()) == pytest.approx(1.0)
+    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2]
+    row = stacked.leaderboard[stacked.leaderboard["state"] == "ensemble"].iloc[0]
+    assert row["architecture"].startswith("stacked: ")
+    _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)
+
+
+def _class_blind_candidates(seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Two candidates that each tell apart only half of the four classes."""
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 4, size=600)
+    truth = np.eye(4)[target]
+    candidates = []
+    for seen in ([0, 1], [2, 3]):
+        logits = rng.normal(scale=0.5, size=truth.shape)
+        logits[:, seen] += 3 * truth[:, seen]
+        candidates.append(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))
+    return candidates, target
+
+
+def test_a_stacker_learns_which_candidate_to_trust_for_each_class() -> None:
+    candidates, target = _class_blind_candidates(0)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(candidates[0], target))
+    stacking = fit_stacker(candidates, target, folds)
+    greedy = select_ensemble(candidates, target, "log_loss", rounds=20)
+    stacked = score_all("log_loss", target, stacking.oof)["log_loss"]
+    assert stacked < greedy.score - 0.1  # one weight per candidate cannot do this
+    assert sum(stacking.shares) == pytest.approx(1.0) and min(stacking.shares) > 0.2
+    np.testing.assert_allclose(stacking.oof.sum(axis=1), 1.0)
+
+
+def test_a_stacked_bundle_round_trips_and_a_newer_format_is_refused(tmp_path: Path) -> None:
+    from sample_tables import make_table
+
+    features = make_table()[["x1", "x2", "colour"]]
+    preprocessor, (x,) = fit_transform(SCHEMA, features)
+    members = [
+        Member(build_model(ModelSpec(hidden_units=(units,)), x.shape[1], 3), preprocessor, 0.5, g)
+        for g, units in enumerate((4, 8))
+        for _ in range(2)
+    ]
+    probas = [ModelBundle(members[2 * g : 2 * g + 2], ("a", "b", "c"), SCHEMA) for g in (0, 1)]
+    probas = [bundle.predict_proba(features) for bundle in probas]
+    target = np.arange(len(features)) % 3
+    stacker = fit_stacker(probas, target, [(np.arange(0, 60), np.arange(60, 80))]).stacker
+    bundle = ModelBundle(members, ("a", "b", "c"), SCHEMA, stacker=stacker)
+    np.testing.assert_allclose(bundle.predict_proba(features), stacked_proba(stacker, probas, 3))
+    bundle.save(tmp_path / "best")
+    loaded = ModelBundle.load(tmp_path / "best")
+    np.testing.assert_allclose(
+        loaded.predict_proba(features), bundle.predict_proba(features), atol=1e-6
+    )
+    manifest = json.loads((tmp_path / "best" / "bundle.json").read_text())
+    (tmp_path / "best" / "bundle.json").write_text(json.dumps({**manifest, "format": 3}))
+    with pytest.raises(UserError, match="format 3 needs a newer automl"):
+        ModelBundle.load(tmp_path / "best")

@@ -133,10 +133,12 @@ class ReferenceConfig(Section):
 
 
 class EnsembleConfig(Section):
-    """Greedy ensemble selection over the best trials (``training.final_model: ensemble``)."""
+    """The ensemble of the best trials (``training.final_model: ensemble``): greedy selection
+    (weights) or stacking (a logistic regression over the candidates' log-probabilities)."""
 
+    method: Literal["greedy", "stack"] = "greedy"
     candidates: int = Field(10, ge=1, description="the best trials the ensemble may use")
-    rounds: int = Field(50, ge=1)
+    rounds: int = Field(50, ge=1, description="greedy selection's rounds")
     reference: bool = Field(True, description="the reference may join when it helps")
 
 
