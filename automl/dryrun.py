@@ -8,6 +8,7 @@ from typing import Any
 
 from automl.errors import UserError
 from automl.recipe import Choices, FloatRange, IntRange, Recipe
+from automl.reference import references
 
 # Dimensions that only apply when the recipe does not give ``hidden_units``.
 _SHAPE = ("layers", "units")
@@ -92,9 +93,8 @@ def planned_outputs(recipe: Recipe) -> list[tuple[str, str]]:
     ]
     if recipe.training.final_model == "ensemble":
         rows.append(("  trials/", "each complete trial's fold models and out-of-fold predictions"))
-    reference = getattr(recipe, "reference", None)
-    if reference is not None and reference.enabled:
-        rows.append(("  reference/", "the gradient boosting reference's fold models"))
+    for reference in references(recipe):
+        rows.append((f"  {reference.name}/", f"the fold models of {reference.description}"))
     if recipe.data.test is not None:
         rows.append(("  predictions.csv", f"the best model's probabilities for {recipe.data.test}"))
     return rows

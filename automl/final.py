@@ -1,5 +1,5 @@
 """The final model: the best trial refit on all search rows or its fold models again, or an
-ensemble chosen over the stored fold models of the best trials (and the reference)."""
+ensemble chosen over the stored fold models of the best trials (and the references)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from automl.leaderboard import ENSEMBLE_ATTR
 from automl.metrics import direction, score_all
 from automl.preprocess import fit_transform
 from automl.recipe import EnsembleConfig, Recipe
-from automl.reference import REFERENCE_FOLDER
+from automl.reference import references
 from automl.runfile import library_versions
 from automl.space import ModelSpec
 from automl.stacking import fit_stacker
@@ -114,15 +114,15 @@ def choose_ensemble(
     run_dir: Path,
     config: EnsembleConfig,
     metric: str,
-    reference: bool,
+    references: list[str],
 ) -> EnsembleChoice | None:
     """Greedy selection or a stacker over the best complete trials' stored out-of-fold
     predictions (``config.method``).
 
     The best ``config.candidates`` trials with stored predictions are the candidates, and the
-    reference too when ``reference``; the folders of trials that can no longer be candidates are
-    deleted. A stacker uses every candidate and is scored out of fold on ``folds``. ``None`` when
-    no trial has stored predictions.
+    ``references`` (their folder names in the run); the folders of trials that can no longer be
+    candidates are deleted. A stacker uses every candidate and is scored out of fold on
+    ``folds``. ``None`` when no trial has stored predictions.
     """
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(
@@ -148,10 +148,11 @@ def choose_ensemble(
     keep_only(trials_dir, [f.name for f in folders.values()])
     if not folders:
         return None
-    reference_oof = load_oof(run_dir / REFERENCE_FOLDER) if reference else None
-    if reference_oof is not None and reference_oof.shape == oofs[0].shape:
-        folders["reference"] = run_dir / REFERENCE_FOLDER
-        oofs.append(reference_oof)
+    for name in references:
+        reference_oof = load_oof(run_dir / name)
+        if reference_oof is not None and reference_oof.shape == oofs[0].shape:
+            folders[name.replace("_", " ")] = run_dir / name
+            oofs.append(reference_oof)
     names = list(folders)
     if config.method == "stack":
         stacking = fit_stacker(oofs, dataset.target, folds)
@@ -187,9 +188,9 @@ def best_bundle(
     metric = recipe.search.metric
     choice = None
     if mode == "ensemble":
-        use_reference = recipe.reference.enabled and recipe.ensemble.reference
+        joining = [r.name for r in references(recipe)] if recipe.ensemble.reference else []
         choice = choose_ensemble(
-            study, search_rows, folds, recipe.run_dir, recipe.ensemble, metric, use_reference
+            study, search_rows, folds, recipe.run_dir, recipe.ensemble, metric, joining
         )
     weights = choice.weights if choice is not None else None
     method = choice.method if choice is not None else None

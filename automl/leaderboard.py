@@ -14,6 +14,7 @@ from automl._files import write_text
 INTERRUPTED = "interrupted: the run stopped during this trial"
 # Study attributes holding the scores of the rows that are not trials.
 REFERENCE_ATTR = "reference"
+EXTRA_TREES_ATTR = "extra_trees"
 ENSEMBLE_ATTR = "ensemble"
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -30,8 +31,9 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
     Columns: rank, trial, state, the metric's mean (named after it), std, fold_1..fold_k,
     log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, backend (that
     trained the trial), reason.
-    The ensemble (state ``ensemble``, out-of-fold scores) and the gradient boosting reference
-    (state ``reference``) are ranked among the complete trials when the run made them.
+    The ensemble (state ``ensemble``, out-of-fold scores) and the references, gradient boosting
+    and extra trees (state ``reference``), are ranked among the complete trials when the run
+    made them.
     """
     metric = study.user_attrs.get("metric", "value")
     rows = [
@@ -40,9 +42,13 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
         if trial.state != TrialState.WAITING
     ]
     rows += [
-        _extra_row(state, study.user_attrs[state], metric)
-        for state in (ENSEMBLE_ATTR, REFERENCE_ATTR)
-        if state in study.user_attrs
+        _extra_row(state, study.user_attrs[attr], metric)
+        for state, attr in (
+            ("ensemble", ENSEMBLE_ATTR),
+            ("reference", REFERENCE_ATTR),
+            ("reference", EXTRA_TREES_ATTR),
+        )
+        if attr in study.user_attrs
     ]
     columns = ["rank", "trial", "state", metric, "std"]
     board = pd.DataFrame(rows)
@@ -93,7 +99,7 @@ def _row(trial: FrozenTrial, metric: str) -> dict:
 
 
 def _extra_row(state: str, record: dict, metric: str) -> dict:
-    """The row of the ensemble or the reference, from its study attribute."""
+    """The row of the ensemble or a reference, from its study attribute."""
     fold_values = record.get("fold_values", [])
     return {
         "trial": None,

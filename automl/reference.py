@@ -1,14 +1,18 @@
-"""The reference row: scikit-learn's HistGradientBoostingClassifier trained on the search's folds.
+"""The reference rows: scikit-learn models trained on the search's folds.
 
-It shows on the leaderboard whether the network search beat gradient boosting, and its
-out-of-fold predictions and fold models may join the ensemble. Its artifacts live in
-``reference/`` in the run folder (the layout of :mod:`automl.artifacts`), so a resumed run keeps
-them; its scores live in the study's ``reference`` attribute.
+The gradient boosting reference (HistGradientBoostingClassifier, ``reference``) shows on the
+leaderboard whether the network search beat gradient boosting; extra trees (ExtraTreesClassifier,
+``extra_trees``) are a model unlike both. The out-of-fold predictions and fold models of each may
+join the ensemble. A reference's artifacts live in a folder of the run named after it (the layout
+of :mod:`automl.artifacts`), so a resumed run keeps them; its scores live in the study attribute
+of the same name.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,55 +22,90 @@ import optuna
 from automl.artifacts import load_oof, out_of_fold, save_fold_models
 from automl.data import Dataset
 from automl.evaluate import Folds
-from automl.leaderboard import REFERENCE_ATTR
+from automl.leaderboard import EXTRA_TREES_ATTR, REFERENCE_ATTR
 from automl.metrics import score_all
 from automl.preprocess import fit_transform
-from automl.recipe import ReferenceConfig
-
-REFERENCE_FOLDER = "reference"
+from automl.recipe import ExtraTreesConfig, Recipe, ReferenceConfig
 
 
-def describe(config: ReferenceConfig) -> str:
-    """One readable cell for the leaderboard's architecture column."""
-    return (
+@dataclass(frozen=True)
+class Reference:
+    """One reference: its name (study attribute, run folder and ensemble candidate), its
+    leaderboard cell and how to make it unfitted."""
+
+    name: str
+    description: str
+    make: Callable[[], Any]
+
+
+def references(recipe: Recipe) -> list[Reference]:
+    """The recipe's enabled references, gradient boosting first."""
+    seed = recipe.search.seed
+    found = []
+    if recipe.reference.enabled:
+        found.append(_gradient_boosting(recipe.reference, seed))
+    if recipe.extra_trees.enabled:
+        found.append(_extra_trees(recipe.extra_trees, seed))
+    return found
+
+
+def _gradient_boosting(config: ReferenceConfig, seed: int) -> Reference:
+    def make() -> Any:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(
+            learning_rate=config.learning_rate,
+            max_iter=config.max_iter,
+            max_leaf_nodes=config.max_leaf_nodes,
+            min_samples_leaf=config.min_samples_leaf,
+            l2_regularization=config.l2_regularization,
+            max_features=config.max_features,
+            early_stopping=config.early_stopping,
+            random_state=seed,
+        )
+
+    description = (
         f"HistGradientBoosting lr{config.learning_rate:g} iter{config.max_iter} "
         f"leaves{config.max_leaf_nodes} min_leaf{config.min_samples_leaf} "
         f"l2={config.l2_regularization:g} features={config.max_features:g} "
         f"early_stopping={config.early_stopping}"
     )
+    return Reference(REFERENCE_ATTR, description, make)
 
 
-def build_reference(config: ReferenceConfig, seed: int) -> Any:
-    """An unfitted HistGradientBoostingClassifier with the recipe's settings."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def _extra_trees(config: ExtraTreesConfig, seed: int) -> Reference:
+    def make() -> Any:  # on every core
+        from sklearn.ensemble import ExtraTreesClassifier
 
-    return HistGradientBoostingClassifier(
-        learning_rate=config.learning_rate,
-        max_iter=config.max_iter,
-        max_leaf_nodes=config.max_leaf_nodes,
-        min_samples_leaf=config.min_samples_leaf,
-        l2_regularization=config.l2_regularization,
-        max_features=config.max_features,
-        early_stopping=config.early_stopping,
-        random_state=seed,
+        return ExtraTreesClassifier(
+            n_estimators=config.trees,
+            max_features=config.max_features,
+            min_samples_leaf=config.min_samples_leaf,
+            n_jobs=-1,
+            random_state=seed,
+        )
+
+    description = (
+        f"ExtraTrees trees{config.trees} features={config.max_features:g} "
+        f"min_leaf{config.min_samples_leaf}"
     )
+    return Reference(EXTRA_TREES_ATTR, description, make)
 
 
 def ensure_reference(
     study: optuna.Study,
     dataset: Dataset,
     folds: Folds,
-    config: ReferenceConfig,
+    reference: Reference,
     metric: str,
-    seed: int,
     run_dir: Path,
 ) -> dict[str, Any]:
-    """Train the reference on ``folds`` unless the run folder already holds it; its scores."""
-    folder = run_dir / REFERENCE_FOLDER
-    recorded = study.user_attrs.get(REFERENCE_ATTR)
+    """Train ``reference`` on ``folds`` unless the run folder already holds it; its scores."""
+    folder = run_dir / reference.name
+    recorded = study.user_attrs.get(reference.name)
     if (
         recorded
-        and recorded.get("architecture") == describe(config)
+        and recorded.get("architecture") == reference.description
         and load_oof(folder) is not None
     ):
         return recorded
@@ -77,7 +116,7 @@ def ensure_reference(
         preprocessor, (x_train, x_valid) = fit_transform(
             dataset.schema, train.features, valid.features
         )
-        model = build_reference(config, seed).fit(x_train, train.target)
+        model = reference.make().fit(x_train, train.target)
         proba = model.predict_proba(x_valid)
         probas.append(proba)
         fold_scores.append(score_all(metric, valid.target, proba))
@@ -92,7 +131,7 @@ def ensure_reference(
         "log_loss": float(np.mean([s["log_loss"] for s in fold_scores])),
         "accuracy": float(np.mean([s["accuracy"] for s in fold_scores])),
         "seconds": time.perf_counter() - started,
-        "architecture": describe(config),
+        "architecture": reference.description,
     }
-    study.set_user_attr(REFERENCE_ATTR, record)
+    study.set_user_attr(reference.name, record)
     return record

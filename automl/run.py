@@ -26,11 +26,16 @@ from automl.data import load_dataset
 from automl.errors import UserError
 from automl.evaluate import Evaluation, evaluate_spec
 from automl.final import best_bundle, keep_trial
-from automl.leaderboard import build_leaderboard, write_leaderboard
+from automl.leaderboard import (
+    EXTRA_TREES_ATTR,
+    REFERENCE_ATTR,
+    build_leaderboard,
+    write_leaderboard,
+)
 from automl.plugins import registry
 from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
-from automl.reference import REFERENCE_FOLDER, ensure_reference
+from automl.reference import ensure_reference, references
 from automl.runfile import RUN_FILE, write_run_file
 from automl.search import INTERRUPTED, Budget, TrialEnd, run_parallel, run_trials
 from automl.sharing import hold_sqlite, is_shared
@@ -45,7 +50,8 @@ _ARTIFACTS = (
     RUN_FILE,
     "predictions.csv",
     TRIALS_FOLDER,
-    REFERENCE_FOLDER,
+    REFERENCE_ATTR,
+    EXTRA_TREES_ATTR,
 )
 
 
@@ -204,11 +210,9 @@ def _run_recipe(
         max_epochs=settings.max_epochs,
         metric=metric,
     )
-    if recipe.reference.enabled:  # its time counts against the search's time budget
+    for reference in references(recipe):  # their time counts against the search's time budget
         clock = time.perf_counter()
-        ensure_reference(
-            study, search_rows, folds, recipe.reference, metric, recipe.search.seed, run_dir
-        )
+        ensure_reference(study, search_rows, folds, reference, metric, run_dir)
         if budget.timeout is not None:
             spent = time.perf_counter() - clock
             budget = replace(budget, timeout=max(1.0, budget.timeout - spent))
@@ -247,8 +251,8 @@ def _run_recipe(
     clock = time.perf_counter()
     with _only_writer(run_dir):  # another process on the study may be writing the same bundle
         best, scores = best_bundle(recipe, study, search_rows, holdout, folds, backend, settings)
-    if recipe.training.final_model == "ensemble" or recipe.reference.enabled:
-        board = build_leaderboard(study)  # with the ensemble's and the reference's rows
+    if recipe.training.final_model == "ensemble" or references(recipe):
+        board = build_leaderboard(study)  # with the ensemble's and the references' rows
         write_leaderboard(board, run_dir)
     if best is not None and recipe.data.test is not None:
         write_text(

@@ -114,6 +114,8 @@ CASES = [
          "space.input_dropout: values must be below 1.0"),
     case("ensemble-method-unknown", with_recipe(ensemble={"method": "blend"}),
          "ensemble.method: Input should be 'greedy' or 'stack'"),
+    case("extra-trees-none", with_recipe(extra_trees={"enabled": True, "trees": 0}),
+         "extra_trees.trees: Input should be greater than or equal to 1"),
     case("learning-rate-not-positive", with_recipe(space={"learning_rate": -0.01}),
          "space.learning_rate: values must be above 0.0"),
     case("duplicated-yaml-key", {"recipe.yaml": "name: a\nsearch: {trials: 1}\nsearch: {}\n"},

@@ -102,7 +102,7 @@ def test_one_candidate_gets_all_the_weight() -> None:
 
 @pytest.fixture(scope="module")
 def ensembled(tmp_path_factory: pytest.TempPathFactory):
-    """A tiny search whose final model is the ensemble, with the reference on the folds."""
+    """A tiny search whose final model is the ensemble, with both references on the folds."""
     from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("ensemble")
@@ -121,25 +121,29 @@ def ensembled(tmp_path_factory: pytest.TempPathFactory):
         "training": {"max_epochs": 2, "final_model": "ensemble"},
         "ensemble": {"candidates": 2, "rounds": 10},
         "reference": {"enabled": True, "max_iter": 10},
+        "extra_trees": {"enabled": True, "trees": 10},
         "output": str(folder / "run"),
     }
     return recipe, search(recipe)
 
 
-def test_the_leaderboard_shows_the_ensemble_and_the_reference(ensembled) -> None:
+def test_the_leaderboard_shows_the_ensemble_and_the_references(ensembled) -> None:
     _, result = ensembled
     board = result.leaderboard
     states = list(board["state"])
-    assert states.count("ensemble") == 1 and states.count("reference") == 1
+    assert states.count("ensemble") == 1 and states.count("reference") == 2
     assert states.count("complete") == 3
-    assert list(board["rank"]) == [1, 2, 3, 4, 5]  # ranked together, best first
+    assert list(board["rank"]) == [1, 2, 3, 4, 5, 6]  # ranked together, best first
     assert list(board["log_loss"]) == sorted(board["log_loss"])
     ensemble = board[board["state"] == "ensemble"].iloc[0]
-    reference = board[board["state"] == "reference"].iloc[0]
+    references = board[board["state"] == "reference"]
     best_trial = board[board["state"] == "complete"]["log_loss"].min()
-    assert ensemble["log_loss"] <= min(best_trial, reference["log_loss"]) + 1e-9
-    assert reference["architecture"].startswith("HistGradientBoosting")
-    assert pd.isna(ensemble["trial"]) and pd.isna(reference["trial"])
+    assert ensemble["log_loss"] <= min(best_trial, references["log_loss"].min()) + 1e-9
+    kinds = sorted(a.split()[0] for a in references["architecture"])
+    assert kinds == ["ExtraTrees", "HistGradientBoosting"]
+    assert pd.isna(ensemble["trial"]) and references["trial"].isna().all()
+    for name in ("reference", "extra_trees"):  # each reference keeps its fold models
+        assert len(list((result.run_dir / name).glob("fold_*.joblib"))) == 2
     on_disk = (result.run_dir / "leaderboard.md").read_text()
     assert "| ensemble |" in on_disk and "| reference |" in on_disk
 
@@ -183,7 +187,8 @@ def test_a_continued_search_keeps_the_stored_predictions(ensembled) -> None:
     assert len(again.study.trials) == 4
     kept = sorted(p.name for p in (again.run_dir / "trials").iterdir())
     assert len(kept) == 2 and set(kept) & set(stored)
-    assert again.study.user_attrs["reference"] == first.study.user_attrs["reference"]
+    for name in ("reference", "extra_trees"):  # kept, not trained again
+        assert again.study.user_attrs[name] == first.study.user_attrs[name]
 
 
 def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp_path) -> None:
@@ -193,9 +198,10 @@ def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp
     manifest = json.loads((best / "bundle.json").read_text())
     assert manifest["format"] == 2 and manifest["ensemble_method"] == "stack"
     assert (best / manifest["stacker"]).is_file()
-    assert "reference" in manifest["ensemble"] and len(manifest["ensemble"]) == 3  # all candidates
-    assert sum(manifest["ensemble"].values()) == pytest.approx(1.0)
-    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2]
+    candidates = manifest["ensemble"]  # every one: the two best trials and both references
+    assert len(candidates) == 4 and {"reference", "extra trees"} <= set(candidates)
+    assert sum(candidates.values()) == pytest.approx(1.0)
+    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2, 3]
     row = stacked.leaderboard[stacked.leaderboard["state"] == "ensemble"].iloc[0]
     assert row["architecture"].startswith("stacked: ")
     _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)

@@ -132,6 +132,16 @@ class ReferenceConfig(Section):
     early_stopping: Literal["auto"] | bool = "auto"
 
 
+class ExtraTreesConfig(Section):
+    """A second reference: scikit-learn's ExtraTreesClassifier, unlike both gradient boosting and
+    the networks, so a stacked ensemble gains from it even where it scores worse alone."""
+
+    enabled: bool = False
+    trees: int = Field(300, ge=1)
+    max_features: float = Field(0.3, gt=0, le=1, description="the features each split may try")
+    min_samples_leaf: int = Field(1, ge=1)
+
+
 class EnsembleConfig(Section):
     """The ensemble of the best trials (``training.final_model: ensemble``): greedy selection
     (weights) or stacking (a logistic regression over the candidates' log-probabilities)."""
@@ -139,7 +149,7 @@ class EnsembleConfig(Section):
     method: Literal["greedy", "stack"] = "greedy"
     candidates: int = Field(10, ge=1, description="the best trials the ensemble may use")
     rounds: int = Field(50, ge=1, description="greedy selection's rounds")
-    reference: bool = Field(True, description="the reference may join when it helps")
+    reference: bool = Field(True, description="the references may join the ensemble")
 
 
 class DataConfig(Section):
@@ -216,6 +226,7 @@ class Recipe(Section):
     training: TrainingConfig = TrainingConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
     reference: ReferenceConfig = ReferenceConfig()
+    extra_trees: ExtraTreesConfig = ExtraTreesConfig()
     search: SearchConfig = SearchConfig()
     backend: BackendConfig = BackendConfig()
     output: Path | None = None
