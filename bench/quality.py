@@ -202,7 +202,7 @@ def draw_curve(curve, result, path: Path) -> None:
             attrs["ensemble"]["value"], color="C3", linestyle=":", label="ensemble (out-of-fold)"
         )
     axes.axhline(TARGET, color="grey", linewidth=0.8, label=f"{TARGET}")
-    axes.set_xlabel("minutes since the search began (the reference trains first)")
+    axes.set_xlabel("minutes since the search began (the references train first)")
     axes.set_ylabel("log-loss")
     axes.set_title("automl on Otto: best out-of-fold log-loss so far")
     axes.legend()
