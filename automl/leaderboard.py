@@ -15,6 +15,7 @@ INTERRUPTED = "interrupted: the run stopped during this trial"
 # Study attributes holding the scores of the rows that are not trials.
 REFERENCE_ATTR = "reference"
 EXTRA_TREES_ATTR = "extra_trees"
+REFERENCE_ATTRS = (REFERENCE_ATTR, EXTRA_TREES_ATTR)  # each also names its folder in the run
 ENSEMBLE_ATTR = "ensemble"
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -41,13 +42,10 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
         for trial in study.get_trials(deepcopy=False)
         if trial.state != TrialState.WAITING
     ]
+    extras = [("ensemble", ENSEMBLE_ATTR)] + [("reference", attr) for attr in REFERENCE_ATTRS]
     rows += [
         _extra_row(state, study.user_attrs[attr], metric)
-        for state, attr in (
-            ("ensemble", ENSEMBLE_ATTR),
-            ("reference", REFERENCE_ATTR),
-            ("reference", EXTRA_TREES_ATTR),
-        )
+        for state, attr in extras
         if attr in study.user_attrs
     ]
     columns = ["rank", "trial", "state", metric, "std"]

@@ -26,12 +26,7 @@ from automl.data import load_dataset
 from automl.errors import UserError
 from automl.evaluate import Evaluation, evaluate_spec
 from automl.final import best_bundle, keep_trial
-from automl.leaderboard import (
-    EXTRA_TREES_ATTR,
-    REFERENCE_ATTR,
-    build_leaderboard,
-    write_leaderboard,
-)
+from automl.leaderboard import REFERENCE_ATTRS, build_leaderboard, write_leaderboard
 from automl.plugins import registry
 from automl.progress import Progress
 from automl.recipe import Recipe, load_recipe
@@ -50,8 +45,7 @@ _ARTIFACTS = (
     RUN_FILE,
     "predictions.csv",
     TRIALS_FOLDER,
-    REFERENCE_ATTR,
-    EXTRA_TREES_ATTR,
+    *REFERENCE_ATTRS,
 )
 
 

@@ -30,7 +30,7 @@ from automl.artifacts import TRIALS_FOLDER, artifact_key, load_fold_models, load
 from automl.bundle import Member, ModelBundle
 from automl.data import load_dataset
 from automl.ensemble import select_ensemble
-from automl.leaderboard import EXTRA_TREES_ATTR, REFERENCE_ATTR
+from automl.leaderboard import REFERENCE_ATTRS
 from automl.metrics import score_all
 from automl.preprocess import fit_transform
 from automl.recipe import load_recipe
@@ -127,12 +127,14 @@ def inside_the_run(result, search_rows, holdout) -> dict[str, tuple[float, float
         result.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
         key=lambda t: t.value,
     )
+    if not ranked:  # no trial completed: no bundle, nothing to compare
+        return {}
     folders = {}
     for trial in ranked:
         key = artifact_key(ModelSpec.from_dict(trial.user_attrs["spec"]).to_json())
         if (run_dir / TRIALS_FOLDER / key).is_dir():
             folders[f"trial {trial.number}"] = run_dir / TRIALS_FOLDER / key
-    for name in (REFERENCE_ATTR, EXTRA_TREES_ATTR):
+    for name in REFERENCE_ATTRS:
         if (run_dir / name).is_dir():
             folders[name.replace("_", " ")] = run_dir / name
     probas = {}
@@ -146,8 +148,7 @@ def inside_the_run(result, search_rows, holdout) -> dict[str, tuple[float, float
     scored = {
         label: _holdout(holdout, probas[name]) for label, name in shown.items() if name in probas
     }
-    ensemble = result.study.user_attrs.get("ensemble", {})
-    if ensemble.get("architecture", "").startswith("stacked"):
+    if result.best.info.get("ensemble_method") == "stack":
         oofs = [load_oof(folder) for folder in folders.values()]
         selection = select_ensemble(oofs, search_rows.target, "log_loss")
         blend = sum(w * p for w, p in zip(selection.weights, probas.values(), strict=True))
