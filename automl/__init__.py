@@ -3,21 +3,22 @@
 >>> import automl
 >>> result = automl.search("recipes/quickstart.yaml", trials=5)  # doctest: +SKIP
 >>> result.leaderboard.head()  # doctest: +SKIP
+>>> automl.Run.open("runs/quickstart").best  # doctest: +SKIP
 """
 
-from automl.bundle import ModelBundle
+from automl._version import __version__
 from automl.errors import TrialFailed, UserError
-from automl.hookspecs import hookimpl
+from automl.plugins import hookimpl
 from automl.recipe import Recipe, load_recipe
-from automl.run import SearchResult, search
+from automl.results import ModelBundle, SearchResult
+from automl.run import Run, search
 from automl.sklearn import AutoMLClassifier
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AutoMLClassifier",
     "ModelBundle",
     "Recipe",
+    "Run",
     "SearchResult",
     "TrialFailed",
     "UserError",

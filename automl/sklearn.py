@@ -34,7 +34,8 @@ from automl.data import FeatureSchema, prepare_features
 from automl.errors import UserError
 from automl.plugins import registry
 from automl.recipe import Recipe, load_recipe
-from automl.run import SearchResult, run_recipe
+from automl.results import SearchResult
+from automl.run import run_recipe
 
 # Recipe fields as the estimator's parameters, for error messages (``space`` is matched apart).
 _PARAMETERS = (
@@ -87,7 +88,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         n_features_in_: number of features seen in ``fit``.
         feature_names_in_: the feature names seen in ``fit``, when X was a DataFrame with string
             column names.
-        best_: the best trial's :class:`~automl.bundle.ModelBundle`.
+        best_: the best trial's :class:`~automl.results.ModelBundle`.
         leaderboard_: one row per trial, best first (a pandas DataFrame).
         best_params_: the best trial's sampled parameters.
         best_score_: the best trial's mean cross-validated ``metric`` (lower is better for

@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from automl.backends import Backend, FoldData, TrainSettings
-from automl.bundle import Member, ModelBundle
-from automl.data import FeatureSchema
+from automl.data import FeatureSchema, fit_transform
 from automl.errors import TrialFailed
-from automl.preprocess import fit_transform
-from automl.space import ModelSpec
+from automl.results import Member, ModelBundle
+from automl.spec import ModelSpec
+from automl.training import Backend, FoldData, TrainSettings
 
 SPEC = ModelSpec(hidden_units=(8,), learning_rate=0.05, batch_size=16)
 

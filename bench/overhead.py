@@ -1,6 +1,6 @@
 """Training throughput of the local backend against a bare Keras ``model.fit``, side by side.
 
-Both sides train the same ModelSpec, built by ``automl.network.build_model``, on the same Otto
+Both sides train the same ModelSpec, built by ``automl.keras.build_model``, on the same Otto
 arrays for exactly ``--epochs`` epochs. Runs are interleaved and the median of ``--repeats`` is
 reported, as the machine is noisy. The requirement it checks: the local backend stays within 5%
 of a bare ``model.fit``.
@@ -27,10 +27,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from automl.backends import FoldData, TrainSettings
-from automl.backends.local import LocalBackend
-from automl.network import build_model
-from automl.space import ModelSpec
+from automl.keras import LocalBackend, build_model
+from automl.spec import ModelSpec
+from automl.training import FoldData, TrainSettings
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/otto/train.csv.gz"
 SPECS = {  # ModelSpec defaults: activation relu, optimizer adam, learning rate 1e-3

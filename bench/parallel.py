@@ -25,9 +25,8 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import optuna
 import pandas as pd
 
-from automl._quiet import import_tensorflow_quietly
-from automl.backends.local import LocalBackend
-from automl.progress import Progress
+from automl.events import Progress
+from automl.keras import LocalBackend, prepare_tensorflow
 from automl.recipe import load_recipe
 from automl.run import run_recipe
 
@@ -52,7 +51,7 @@ class Timed(Progress):
         self.started = 0.0
         self.ends: list[float] = []
 
-    def search_started(self, **plan) -> None:
+    def search_started(self, plan) -> None:
         self.started = time.perf_counter()
 
     def trial_ended(self, end, best) -> None:
@@ -117,7 +116,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="use the first N rows (a short run)")
     parser.add_argument("--modes", default="local,processes,spark")
     args = parser.parse_args()
-    import_tensorflow_quietly()
+    prepare_tensorflow()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if not args.data.is_file():
         raise SystemExit(f"the Otto data is not at {args.data}")

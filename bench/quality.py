@@ -26,15 +26,21 @@ import numpy as np
 from optuna.trial import TrialState
 
 import automl
-from automl.artifacts import TRIALS_FOLDER, artifact_key, load_fold_models, load_oof
-from automl.bundle import Member, ModelBundle
-from automl.data import load_dataset
-from automl.ensemble import select_ensemble
-from automl.leaderboard import REFERENCE_ATTRS
+from automl.data import fit_transform, load_dataset
 from automl.metrics import score_all
-from automl.preprocess import fit_transform
 from automl.recipe import load_recipe
-from automl.space import ModelSpec
+from automl.results import (
+    REFERENCE_ATTRS,
+    Member,
+    ModelBundle,
+    artifact_key,
+    load_fold_models,
+    load_oof,
+    select_ensemble,
+)
+from automl.run import RunFolder
+from automl.spec import ModelSpec
+from automl.tuning import record
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/data/otto/train.csv.gz"
@@ -122,7 +128,7 @@ def gradient_boosting(search_rows, holdout) -> tuple[float, float, float]:
 def inside_the_run(result, search_rows, holdout) -> dict[str, tuple[float, float, float]]:
     """Holdout scores of the run's best single trial and references (their fold models), and
     of greedy weights over the ensemble's candidates when the run stacked them."""
-    run_dir = result.run_dir
+    folder = RunFolder(result.run_dir)
     ranked = sorted(
         result.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
         key=lambda t: t.value,
@@ -131,12 +137,12 @@ def inside_the_run(result, search_rows, holdout) -> dict[str, tuple[float, float
         return {}
     folders = {}
     for trial in ranked:
-        key = artifact_key(ModelSpec.from_dict(trial.user_attrs["spec"]).to_json())
-        if (run_dir / TRIALS_FOLDER / key).is_dir():
-            folders[f"trial {trial.number}"] = run_dir / TRIALS_FOLDER / key
+        key = artifact_key(ModelSpec.from_dict(trial.user_attrs[record.SPEC]).to_json())
+        if (folder.trials / key).is_dir():
+            folders[f"trial {trial.number}"] = folder.trials / key
     for name in REFERENCE_ATTRS:
-        if (run_dir / name).is_dir():
-            folders[name.replace("_", " ")] = run_dir / name
+        if folder.reference(name).is_dir():
+            folders[name.replace("_", " ")] = folder.reference(name)
     probas = {}
     for label, folder in folders.items():
         members = [Member(m, p) for m, p in load_fold_models(folder)]

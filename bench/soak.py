@@ -29,11 +29,10 @@ import optuna
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from automl.backends.local import LocalBackend
-from automl.progress import Progress
+from automl.events import Progress, TrialEnd
+from automl.keras import LocalBackend
 from automl.recipe import load_recipe
 from automl.run import run_recipe
-from automl.search import TrialEnd
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/otto/train.csv.gz"
 

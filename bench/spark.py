@@ -26,10 +26,10 @@ import numpy as np
 from overhead import DEFAULT_DATA, load_fold
 from sklearn.metrics import log_loss
 
-from automl.backends import Backend, FoldData, TrainSettings
-from automl.backends.local import LocalBackend
-from automl.space import ModelSpec
+from automl.keras import LocalBackend
+from automl.spec import ModelSpec
 from automl.testing import tiny_fold
+from automl.training import Backend, FoldData, TrainSettings
 from automl_spark.session import SessionOptions, spark_session
 from automl_spark.synchronous import SparkSyncBackend
 

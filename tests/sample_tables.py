@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from automl.backends import FoldData
+from automl.training import FoldData
 
 
 def make_table(rows: int = 90, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automl.backends.local import LocalBackend
+from automl.keras import LocalBackend
 from automl.testing import BackendContract
 
 

@@ -9,13 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from automl.backends import TrainSettings
-from automl.backends.local import LocalBackend
-from automl.bundle import Member, ModelBundle
-from automl.data import FeatureSchema
+from automl.data import FeatureSchema, fit_transform
 from automl.errors import UserError
-from automl.preprocess import fit_transform
-from automl.space import ModelSpec
+from automl.keras import LocalBackend
+from automl.results import Member, ModelBundle
+from automl.spec import ModelSpec
+from automl.training import TrainSettings
 
 
 @pytest.fixture

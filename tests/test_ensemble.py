@@ -14,17 +14,15 @@ from click.testing import CliRunner
 from sklearn.model_selection import StratifiedKFold
 
 from automl import search
-from automl.bundle import Member, ModelBundle
 from automl.cli import cli
-from automl.data import FeatureSchema
-from automl.ensemble import select_ensemble
+from automl.data import FeatureSchema, fit_transform
 from automl.errors import UserError
+from automl.keras import build_model
 from automl.metrics import score_all
-from automl.network import build_model
-from automl.preprocess import fit_transform
 from automl.recipe import TRANSFORMS, load_recipe
-from automl.space import ModelSpec, suggest_spec
-from automl.stacking import fit_stacker, stacked_proba
+from automl.results import Member, ModelBundle, fit_stacker, select_ensemble, stacked_proba
+from automl.spec import ModelSpec
+from automl.tuning import suggest_spec
 
 SCHEMA = FeatureSchema(("x1", "x2", "colour"), ("colour",))
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from automl import search
-from automl.backends.local import LocalBackend
 from automl.cli import cli
+from automl.keras import LocalBackend
 from automl.plugins import LOAD_PLUGINS_ENV, registry
 from automl.recipe import load_recipe
 from automl.run import run_recipe

@@ -14,8 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automl.bundle import ModelBundle
-from automl.study import connect_storage, default_storage
+from automl.results import ModelBundle
+from automl.run import RunFolder
+from automl.tuning import connect_storage
 
 RECIPE = """
 name: killme
@@ -39,7 +40,7 @@ def start(folder: Path) -> subprocess.Popen:
 def wait_for(folder: Path, state: TrialState, count: int, limit: float = 240) -> None:
     """Poll the run's study until ``count`` trials are in ``state``."""
     deadline = time.monotonic() + limit
-    url = default_storage(folder / "runs" / "killme")
+    url = RunFolder(folder / "runs" / "killme").default_storage
     while time.monotonic() < deadline:
         if (folder / "runs" / "killme" / "study.db").is_file():
             try:
@@ -78,7 +79,7 @@ def test_sigterm_then_sigkill_then_resume(tmp_path: Path) -> None:
     assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")], names
     ModelBundle.load(run_dir / "best")
 
-    study = optuna.load_study(study_name="killme", storage=default_storage(run_dir))
+    study = optuna.load_study(study_name="killme", storage=RunFolder(run_dir).default_storage)
     complete = [t.number for t in study.trials if t.state == TrialState.COMPLETE]
     killed = [t for t in study.trials if t.state == TrialState.RUNNING]
     assert len(complete) >= 4 and len(killed) == 1
@@ -91,7 +92,7 @@ def test_sigterm_then_sigkill_then_resume(tmp_path: Path) -> None:
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr
-    study = optuna.load_study(study_name="killme", storage=default_storage(run_dir))
+    study = optuna.load_study(study_name="killme", storage=RunFolder(run_dir).default_storage)
     by_number = {t.number: t for t in study.trials}
     assert all(by_number[n].state == TrialState.COMPLETE for n in complete)
     assert by_number[killed[0].number].state == TrialState.FAIL

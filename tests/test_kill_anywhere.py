@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from automl.bundle import ModelBundle
-from automl.study import default_storage
+from automl.results import ModelBundle
+from automl.run import RunFolder
 
 RECIPE = """
 name: anywhere
@@ -43,7 +43,7 @@ def completed(run_dir: Path) -> dict[int, float]:
     if not (run_dir / "study.db").is_file():
         return {}
     try:
-        study = optuna.load_study(study_name="anywhere", storage=default_storage(run_dir))
+        study = optuna.load_study(study_name="anywhere", storage=RunFolder(run_dir).default_storage)
     except KeyError:
         return {}
     return {t.number: t.value for t in study.trials if t.state == TrialState.COMPLETE}

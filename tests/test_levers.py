@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from automl import search
-from automl.backends import FoldData, TrainSettings
-from automl.backends.local import LocalBackend
 from automl.errors import UserError
+from automl.keras import LocalBackend
 from automl.recipe import load_recipe
-from automl.space import ModelSpec
+from automl.spec import ModelSpec
+from automl.training import FoldData, TrainSettings
 
 
 def test_a_new_study_runs_the_warm_start_first_in_order(recipe_dict: dict) -> None:

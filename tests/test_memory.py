@@ -9,13 +9,12 @@ import time
 
 from sample_tables import blobs
 
-from automl.backends import TrainSettings
-from automl.backends.local import LocalBackend
-from automl.backends.training import runs_eagerly
 from automl.data import load_dataset
+from automl.keras import LocalBackend, runs_eagerly
 from automl.recipe import load_recipe
-from automl.space import ModelSpec
-from automl.workers import FoldTask, ProcessPool, SearchJob
+from automl.spec import ModelSpec
+from automl.training import TrainSettings
+from automl.tuning import FoldTask, ProcessPool, SearchJob
 
 TRACED = ModelSpec(hidden_units=(8,), batch_size=8)
 SETTINGS = TrainSettings(max_epochs=2, patience=2)
@@ -66,7 +65,7 @@ def test_a_worker_is_replaced_by_a_fresh_process_after_its_share_of_folds(recipe
     recipe = load_recipe(recipe_dict)
     dataset = load_dataset(recipe.data)
     job = SearchJob(dataset, list(dataset.folds(2, 0)), TrainSettings(max_epochs=1), "log_loss")
-    pool = ProcessPool(1, job, recycle_after=2, threads=1)
+    pool = ProcessPool(1, job, LocalBackend, recycle_after=2, threads=1)
     spec = ModelSpec(hidden_units=(4,), batch_size=32).to_dict()
     pids, outcomes = [], []
     try:

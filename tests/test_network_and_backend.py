@@ -7,12 +7,11 @@ import pytest
 from sample_tables import blobs
 from sklearn.metrics import log_loss
 
-from automl.backends import FoldData, TrainSettings
-from automl.backends.local import LocalBackend
 from automl.errors import TrialFailed
-from automl.network import build_model
+from automl.keras import LocalBackend, build_model
 from automl.recipe import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
-from automl.space import ModelSpec
+from automl.spec import ModelSpec
+from automl.training import FoldData, TrainSettings
 
 
 def test_the_lecture_network_has_the_lecture_parameter_count() -> None:

@@ -11,15 +11,14 @@ import pytest
 from optuna.trial import TrialState
 
 from automl import search
-from automl.backends.local import LocalBackend
-from automl.bundle import ModelBundle
 from automl.errors import UserError
-from automl.progress import Progress
+from automl.events import INTERRUPTED_MESSAGE as INTERRUPTED
+from automl.events import Progress, TrialEnd
+from automl.keras import LocalBackend
 from automl.recipe import load_recipe
-from automl.run import run_recipe
-from automl.search import INTERRUPTED, TrialEnd
-from automl.sharing import hold_sqlite
-from automl.study import default_storage
+from automl.results import ModelBundle
+from automl.run import RunFolder, run_recipe
+from automl.tuning import hold_sqlite
 
 
 def parallel(recipe_dict: dict, trials: int) -> dict:
@@ -91,10 +90,9 @@ def test_ctrl_c_fails_the_trials_in_flight_and_keeps_the_rest(recipe_dict) -> No
 
 
 class OneAtATime(LocalBackend):
-    """A backend without workers of its own."""
+    """A backend that cannot be made again in a worker process, and that no plugin pools."""
 
-    def trial_pool(self, workers, job):
-        return None
+    process_safe = False
 
 
 def test_parallel_needs_a_backend_with_workers(recipe_dict, tmp_path) -> None:
@@ -108,7 +106,7 @@ def test_a_sqlite_study_takes_one_process_at_a_time(recipe_dict, tmp_path) -> No
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with (
-        hold_sqlite(default_storage(run_dir)),
+        hold_sqlite(RunFolder(run_dir).default_storage),
         pytest.raises(UserError, match=r"in use by another automl search.*postgresql://"),
     ):
         search(recipe_dict)

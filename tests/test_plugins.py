@@ -15,7 +15,7 @@ from automl.plugins import LOAD_PLUGINS_ENV, build_registry, plugin_manager, reg
 
 GOOD_PLUGIN = """
 import automl
-from automl.backends.local import LocalBackend
+from automl.keras import LocalBackend
 
 
 class EchoBackend(LocalBackend):

@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import automl
-from automl.cli import cli
-from automl.views import LiveDisplay
+from automl.cli import LiveDisplay, cli
 
 
 def write_recipe(recipe_dict: dict, tmp_path: Path) -> Path:

@@ -10,12 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 import automl
-from automl import report
-from automl.backends.local import LocalBackend
 from automl.cli import cli
+from automl.keras import LocalBackend
 from automl.recipe import load_recipe
-from automl.report import write_report
-from automl.run import run_recipe
+from automl.run import Run, run_recipe, write_report
+from automl.run import _report as report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -62,7 +61,7 @@ def test_a_search_writes_a_report_with_every_figure(recipe_dict: dict) -> None:
     assert f"18 rows the search never saw: accuracy {recorded:.4f}." in page  # the search's split
 
     Path(recipe_dict["data"]["train"]).unlink()
-    page = write_report(run_dir).read_text(encoding="utf-8")
+    page = write_report(Run.open(run_dir)).read_text(encoding="utf-8")
     assert "Not drawn: " in page and "data file not found" in page
     assert report.CONFUSION not in _images(page, run_dir)
     assert not (run_dir / report.CONFUSION).exists()
@@ -97,7 +96,7 @@ def test_automl_report_writes_the_page_of_a_run_where_no_trial_completed(
 def test_a_report_that_cannot_be_drawn_does_not_fail_the_search(
     recipe_dict: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(run_dir: Path) -> Path:
+    def broken(run: Run) -> Path:
         raise ValueError("no fonts\nsecond line")
 
     monkeypatch.setattr(report, "write_report", broken)

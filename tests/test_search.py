@@ -14,18 +14,16 @@ import pytest
 from optuna.trial import TrialState
 
 from automl import search
-from automl.backends import FoldData, FoldResult, TrainSettings
-from automl.backends.local import LocalBackend
 from automl.data import load_dataset
 from automl.errors import UserError
-from automl.evaluate import evaluate_spec
-from automl.leaderboard import build_leaderboard
+from automl.events import Stop, StopReason
+from automl.keras import LocalBackend
 from automl.recipe import load_recipe
-from automl.run import run_recipe
-from automl.runfile import recorded_recipe
-from automl.search import Budget, run_trials
-from automl.space import ModelSpec, suggest_spec
-from automl.study import default_storage, make_pruner, make_sampler
+from automl.results import build_leaderboard
+from automl.run import LOCK_FILE, RunFolder, recorded_recipe, run_recipe
+from automl.spec import ModelSpec
+from automl.training import FoldData, FoldResult, TrainSettings
+from automl.tuning import Budget, evaluate_spec, make_pruner, make_sampler, run_trials, suggest_spec
 
 
 class FailingFirstBackend(LocalBackend):
@@ -104,7 +102,7 @@ def test_a_search_writes_the_run_folder(finished) -> None:
         "run.json",
         "predictions.csv",
     } <= names
-    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
+    assert not [n for n in names if n.endswith(".tmp") or (n.startswith(".") and n != LOCK_FILE)]
     record = json.loads((result.run_dir / "run.json").read_text())
     assert record["trials"] == {"complete": 3}
     assert record["best"]["trial"] == result.study.best_trial.number
@@ -190,7 +188,7 @@ def test_a_trial_left_running_by_a_killed_run_is_failed_and_queued_again(recipe_
     recipe = load_recipe(recipe_dict)
     run_dir = recipe.run_dir
     run_dir.mkdir(parents=True)
-    study = optuna.create_study(study_name="tiny", storage=default_storage(run_dir))
+    study = optuna.create_study(study_name="tiny", storage=RunFolder(run_dir).default_storage)
     study.set_user_attr("metric", "log_loss")
     killed = study.ask({"layers": optuna.distributions.IntDistribution(1, 2)})
     result = search(recipe_dict, trials=1)
@@ -220,7 +218,8 @@ def test_a_pruned_trial_is_recorded_as_pruned(recipe_dict) -> None:
         )
 
     ends = []
-    assert run_trials(study, recipe.space, score, Budget(2, None), on_trial_end=ends.append) == ""
+    stop = run_trials(study, recipe.space, score, Budget(2, None), on_trial_end=ends.append)
+    assert stop == Stop(StopReason.BUDGET) and str(stop) == ""
     assert [end.state for end in ends] == ["pruned", "pruned"]
     board = build_leaderboard(study)
     assert list(board["reason"]) == ["pruned after fold 1"] * 2
@@ -378,7 +377,7 @@ def test_the_search_stops_after_too_many_failures_in_a_row(recipe_dict) -> None:
 
 
 def _open_storage(url: str) -> str:
-    from automl.study import connect_storage
+    from automl.tuning import connect_storage
 
     connect_storage(url)
     return "ok"
@@ -387,6 +386,6 @@ def _open_storage(url: str) -> str:
 def test_processes_opening_a_new_database_together_all_succeed(tmp_path) -> None:
     import multiprocessing
 
-    url = default_storage(tmp_path)
+    url = RunFolder(tmp_path).default_storage
     with multiprocessing.get_context("fork").Pool(6) as pool:
         assert pool.map(_open_storage, [url] * 6) == ["ok"] * 6

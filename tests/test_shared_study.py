@@ -20,9 +20,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automl.bundle import ModelBundle
-from automl.study import connect_storage
+from automl.results import ModelBundle
 from automl.testing import tiny_table
+from automl.tuning import connect_storage
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import optuna
 
 from automl.recipe import load_recipe
-from automl.space import ModelSpec, suggest_spec
+from automl.spec import ModelSpec
+from automl.tuning import suggest_spec
 
 BASE = {"name": "demo", "data": {"train": "t.csv", "target": "y"}}
 

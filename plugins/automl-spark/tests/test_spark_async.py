@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
-from automl.backends import FoldData, TrainSettings
-from automl.backends.training import new_model
 from automl.errors import TrialFailed, UserError
+from automl.keras import new_model
 from automl.plugins import registry
-from automl.space import ModelSpec
+from automl.spec import ModelSpec
 from automl.testing import SPEC, BackendContract, tiny_fold
+from automl.training import FoldData, TrainSettings
 from automl_spark import SparkAsyncBackend
 
 MASTER = "local[2]"  # the shared session's master (conftest.py)

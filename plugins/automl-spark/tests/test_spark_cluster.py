@@ -134,7 +134,7 @@ def test_a_search_on_a_standalone_cluster_from_the_command_line(
 KILL_A_WORKER = """
 import json, os, signal, sys, threading, time
 from pathlib import Path
-from automl.backends import TrainSettings
+from automl.training import TrainSettings
 from automl.testing import SPEC, tiny_fold
 from automl_spark import SparkSyncBackend
 

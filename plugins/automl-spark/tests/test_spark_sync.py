@@ -13,12 +13,12 @@ import yaml
 from click.testing import CliRunner
 
 import automl
-from automl.backends import TrainSettings
-from automl.backends.training import new_model
 from automl.cli import cli
+from automl.keras import new_model
 from automl.plugins import registry
-from automl.space import ModelSpec
+from automl.spec import ModelSpec
 from automl.testing import SPEC, BackendContract, tiny_fold, tiny_table
+from automl.training import TrainSettings
 from automl_spark import SparkSyncBackend
 from automl_spark.rounds import RoundResult, average
 

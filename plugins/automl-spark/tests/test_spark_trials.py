@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from automl.bundle import ModelBundle
 from automl.plugins import registry
 from automl.recipe import load_recipe
+from automl.results import ModelBundle
 from automl.run import run_recipe
 from automl.testing import tiny_table
 from automl_spark import SparkTrialsBackend

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 from joblib.externals.loky import ProcessPoolExecutor
 
-from automl.backends import (
+from automl.keras import prepare_tensorflow
+from automl.spec import ModelSpec
+from automl.training import (
     Backend,
     EpochCallback,
     FoldData,
@@ -27,7 +29,6 @@ from automl.backends import (
     FoldResult,
     TrainSettings,
 )
-from automl.space import ModelSpec
 
 
 class ProcessBackend(Backend):
@@ -103,25 +104,16 @@ class ProcessBackend(Backend):
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.n_jobs,
-                initializer=_limit_threads,
+                initializer=prepare_tensorflow,
                 initargs=(self.threads_per_job,),
             )
         return self._executor
 
 
-def _limit_threads(threads: int) -> None:
-    """Worker start-up: quiet TensorFlow and give it its share of the cores."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
 def _evaluate_in_worker(
     spec: ModelSpec, data: FoldData, settings: TrainSettings, target: str
 ) -> FoldResult:
-    from automl.backends.local import LocalBackend
+    from automl.keras import LocalBackend
 
     result = LocalBackend().evaluate(spec, data, settings)
     result.model.save(target)
@@ -138,7 +130,7 @@ def _fit_in_worker(
     epochs: int,
     target: str,
 ) -> str:
-    from automl.backends.local import LocalBackend
+    from automl.keras import LocalBackend
 
     LocalBackend().fit(spec, x, y, n_classes, settings, epochs).save(target)
     return target

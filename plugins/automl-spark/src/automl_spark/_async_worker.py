@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends.training import releasing_traced_graphs
+from automl.keras import releasing_traced_graphs
 from automl_spark.paramserver import ParameterClient
 from automl_spark.rounds import RoundPlan, derived_seed, round_rows
 

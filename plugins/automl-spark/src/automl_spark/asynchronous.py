@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from automl.errors import TrialFailed, UserError
-from automl.space import ModelSpec
+from automl.spec import ModelSpec
 from automl_spark._async_worker import ServerLink, train_against_server
 from automl_spark.epochs import run_epochs
 from automl_spark.paramserver import ParameterServer, new_secret

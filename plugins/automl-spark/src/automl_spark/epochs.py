@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends.training import predict_proba, raise_on_nan
+from automl.keras import predict_proba, raise_on_nan
 
 _EPSILON = 1e-7  # Keras' clipping of probabilities in its cross-entropy
 

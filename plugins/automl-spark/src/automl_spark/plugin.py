@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import automl
+from automl.training import Backend
+from automl.tuning import SearchJob, TrialPool
 from automl_spark.asynchronous import SparkAsyncBackend
 from automl_spark.synchronous import SparkSyncBackend
 from automl_spark.trials import SparkTrialsBackend
@@ -28,3 +30,13 @@ def register_backends(register: Any) -> None:
         SparkTrialsBackend,
         description="search.parallel trials at once on Spark, each fold a task",
     )
+
+
+@automl.hookimpl
+def make_trial_pool(
+    backend: Backend, options: dict[str, Any], workers: int, job: SearchJob
+) -> TrialPool | None:
+    """Folds as Spark tasks for the ``spark-trials`` backend; no pool for the other backends."""
+    if isinstance(backend, SparkTrialsBackend):
+        return backend.trial_pool(workers, job)
+    return None

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends.training import releasing_traced_graphs
-from automl.space import ModelSpec
+from automl.keras import releasing_traced_graphs
+from automl.spec import ModelSpec
 from automl_spark.state import weighted_mean
 
 

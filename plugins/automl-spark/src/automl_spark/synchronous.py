@@ -15,15 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends import Backend, EpochCallback, FoldData, FoldResult, TrainSettings
-from automl.backends.training import (
-    fold_callbacks,
-    fold_result,
-    new_model,
-    runs_eagerly,
-    stop_on_nan,
-)
-from automl.space import ModelSpec
+from automl.keras import fold_callbacks, fold_result, new_model, runs_eagerly, stop_on_nan
+from automl.spec import ModelSpec
+from automl.training import Backend, EpochCallback, FoldData, FoldResult, TrainSettings
 from automl_spark.epochs import run_epochs
 from automl_spark.rounds import RoundPlan, ShardedFold, average
 from automl_spark.session import SessionOptions, SparkSessionHolder, threads_per_task

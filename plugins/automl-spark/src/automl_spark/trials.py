@@ -13,17 +13,18 @@ from __future__ import annotations
 import itertools
 import queue
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
-from automl.backends.local import LocalBackend
-from automl.workers import FoldOutcome, FoldTask, SearchJob, TrialPool, run_fold
+from automl.keras import LocalBackend
+from automl.tuning import FoldOutcome, FoldTask, SearchJob, TrialPool, run_fold
 from automl_spark.session import SessionOptions, SparkSessionHolder, threads_per_task
 
 _group_numbers = itertools.count()
 
 
 class SparkTrialsBackend(LocalBackend):
-    """Run ``search.parallel`` trials at once as Spark tasks.
+    """Run ``search.parallel`` trials at once as Spark tasks (its pool comes through the
+    ``make_trial_pool`` hook of :mod:`automl_spark.plugin`).
 
     Args:
         master: the Spark master URL (``local[N]``, ``spark://host:port``, ``yarn``, ...); by
@@ -32,6 +33,8 @@ class SparkTrialsBackend(LocalBackend):
         threads_per_worker: TensorFlow threads per Python worker (default: the cores a task has).
         start_timeout: seconds to wait for the master and its executors before giving up.
     """
+
+    process_safe: ClassVar[bool] = False  # its trials run on Spark, not in local processes
 
     def __init__(
         self,
@@ -45,7 +48,7 @@ class SparkTrialsBackend(LocalBackend):
         self.spark = SparkSessionHolder(SessionOptions(master, conf or {}, start_timeout))
 
     def trial_pool(self, workers: int, job: SearchJob) -> TrialPool:
-        """``workers`` trials at once, each fold a Spark task."""
+        """``workers`` trials at once, each fold a Spark task (see :func:`make_trial_pool`)."""
         session = self.spark.get()
         threads = self.threads_per_worker or threads_per_task(session)
         return SparkTrialPool(session, workers, job, threads)

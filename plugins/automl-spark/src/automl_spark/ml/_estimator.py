@@ -15,14 +15,13 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from automl.backends import TrainSettings
-from automl.bundle import Member, ModelBundle
-from automl.data import load_dataset
+from automl.data import fit_transform, load_dataset
 from automl.plugins import registry
-from automl.preprocess import fit_transform
 from automl.recipe import DataConfig, load_recipe
+from automl.results import Member, ModelBundle
 from automl.run import run_recipe
-from automl.space import ModelSpec
+from automl.spec import ModelSpec
+from automl.training import TrainSettings
 from automl_spark.ml._model import AutoMLModel
 from automl_spark.ml._params import ColumnParams
 
@@ -40,7 +39,7 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
 
     Args:
         recipe: the search to run (path or dict), when ``spec`` is not given.
-        spec: a fixed network (a :class:`~automl.space.ModelSpec` as a dict) to train instead.
+        spec: a fixed network (a :class:`~automl.spec.ModelSpec` as a dict) to train instead.
         epochs: epochs for the fixed network.
         backend: the backend that trains the fixed network (the recipe names its own).
         backendOptions: that backend's options.

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.bundle import ModelBundle
+from automl.results import ModelBundle
 
 _loaded: dict[str, ModelBundle] = {}
 

@@ -19,7 +19,7 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from automl.bundle import ModelBundle
+from automl.results import ModelBundle
 from automl_spark.ml._inference import bundle_files, bundle_on_worker, predict_arrow
 from automl_spark.ml._params import ColumnParams
 from automl_spark.session import threads_per_task

@@ -1,0 +1,63 @@
+"""Results: what a search leaves behind. The trials' stored predictions and fold models, the
+scikit-learn references, greedy and stacked ensembles, the final model, the leaderboard read from
+the study, and the model bundle that ``automl predict`` loads."""
+
+from automl.results._artifacts import (
+    artifact_key,
+    keep_only,
+    keep_trial,
+    load_fold_models,
+    load_model,
+    load_oof,
+    out_of_fold,
+    save_fold_models,
+    save_model,
+)
+from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle
+from automl.results._ensemble import EnsembleChoice, choose_ensemble
+from automl.results._final import best_bundle, holdout_scores, train_final
+from automl.results._greedy import Selection, select_ensemble
+from automl.results._leaderboard import (
+    ENSEMBLE_ATTR,
+    REFERENCE_ATTRS,
+    build_leaderboard,
+    format_cell,
+    to_markdown,
+)
+from automl.results._outcome import SearchResult
+from automl.results._references import Reference, ensure_reference, references
+from automl.results._stacking import Stacking, fit_stacker, stacked_proba
+
+__all__ = [
+    "BUNDLE_FILE",
+    "ENSEMBLE_ATTR",
+    "REFERENCE_ATTRS",
+    "EnsembleChoice",
+    "Member",
+    "ModelBundle",
+    "Reference",
+    "SearchResult",
+    "Selection",
+    "Stacking",
+    "artifact_key",
+    "best_bundle",
+    "build_leaderboard",
+    "choose_ensemble",
+    "ensure_reference",
+    "fit_stacker",
+    "format_cell",
+    "holdout_scores",
+    "keep_only",
+    "keep_trial",
+    "load_fold_models",
+    "load_model",
+    "load_oof",
+    "out_of_fold",
+    "references",
+    "save_fold_models",
+    "save_model",
+    "select_ensemble",
+    "stacked_proba",
+    "to_markdown",
+    "train_final",
+]

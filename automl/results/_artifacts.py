@@ -1,0 +1,129 @@
+"""What a complete trial leaves for the ensemble: out-of-fold predictions and its fold models.
+
+Each trial gets a folder ``<key>/`` in the run folder's trials folder, written atomically::
+
+    oof.npy                  float32 class probabilities of every search row, predicted by the
+                             fold model that did not train on it
+    fold_<k>.keras           the fold models (Keras) or fold_<k>.joblib (scikit-learn)
+    preprocessor_<k>.joblib  each fold's fitted preprocessor
+
+The key is a hash of the trial's spec: training is seeded, so a trial run again (a resumed run)
+writes the same folder again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from automl._files import replace_folder
+from automl.spec import ModelSpec
+from automl.tuning import Evaluation, Folds
+
+OOF_FILE = "oof.npy"
+
+
+def artifact_key(spec_json: str) -> str:
+    """The folder name of a spec's artifacts."""
+    return hashlib.sha256(spec_json.encode("utf-8")).hexdigest()[:16]
+
+
+def out_of_fold(
+    probas: Sequence[np.ndarray], folds: Sequence[tuple[np.ndarray, np.ndarray]], rows: int
+) -> np.ndarray:
+    """One matrix of every search row's prediction by the fold model that did not see it."""
+    matrix = np.zeros((rows, probas[0].shape[1]), dtype=np.float32)
+    for proba, (_, valid_rows) in zip(probas, folds, strict=True):
+        matrix[valid_rows] = proba
+    return matrix
+
+
+def save_fold_models(folder: Path, oof: np.ndarray, models: Iterable[tuple[Any, Any]]) -> None:
+    """Write ``oof`` and each (model, preprocessor) pair to ``folder`` atomically."""
+
+    def fill(staging: Path) -> None:
+        with open(staging / OOF_FILE, "wb") as handle:
+            np.save(handle, oof.astype(np.float32))
+        for index, (model, preprocessor) in enumerate(models, start=1):
+            save_model(model, staging / f"fold_{index}")
+            joblib.dump(preprocessor, staging / f"preprocessor_{index}.joblib")
+
+    replace_folder(folder, fill)
+
+
+def load_oof(folder: Path) -> np.ndarray | None:
+    """The stored out-of-fold predictions, or ``None`` when the folder holds none."""
+    try:
+        return np.load(folder / OOF_FILE, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+
+
+def load_fold_models(folder: Path) -> list[tuple[Any, Any]]:
+    """The (model, preprocessor) pairs :func:`save_fold_models` wrote, in fold order."""
+    pairs = []
+    index = 1
+    while (folder / f"preprocessor_{index}.joblib").is_file():
+        model = load_model(folder / f"fold_{index}")
+        pairs.append((model, joblib.load(folder / f"preprocessor_{index}.joblib")))
+        index += 1
+    return pairs
+
+
+def save_model(model: Any, stem: Path) -> str:
+    """Save a Keras model as ``<stem>.keras`` or a scikit-learn one as ``<stem>.joblib``.
+
+    scikit-learn models are compressed: a forest of deep trees shrinks about six times.
+    """
+    if hasattr(model, "save"):
+        path = stem.with_suffix(".keras")
+        model.save(path)
+    else:
+        path = stem.with_suffix(".joblib")
+        joblib.dump(model, path, compress=1)
+    return path.name
+
+
+def load_model(stem_or_path: Path) -> Any:
+    """Load what :func:`save_model` wrote (Keras in safe mode); the suffix may be left off."""
+    path = Path(stem_or_path)
+    if path.suffix not in {".keras", ".joblib"}:
+        keras_path = path.with_suffix(".keras")
+        path = keras_path if keras_path.is_file() else path.with_suffix(".joblib")
+    if path.suffix == ".joblib":
+        return joblib.load(path)
+    import keras
+
+    return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def keep_only(trials_dir: Path, keys: Iterable[str]) -> None:
+    """Delete the trial folders whose key is not in ``keys`` (they can no longer be chosen)."""
+    wanted = set(keys)
+    if not trials_dir.is_dir():
+        return
+    for folder in trials_dir.iterdir():
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name not in wanted:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def keep_trial(
+    trials_dir: Path, spec: ModelSpec, evaluation: Evaluation, folds: Folds, rows: int
+) -> None:
+    """Store a complete trial's out-of-fold predictions and fold models for the ensemble, in the
+    folder of its spec under ``trials_dir``.
+
+    A backend that hands back no fold models leaves nothing to store.
+    """
+    results = [record.result for record in evaluation.folds]
+    if any(result.model is None for result in results):
+        return
+    oof = out_of_fold([result.valid_proba for result in results], folds, rows)
+    pairs = [(record.result.model, record.preprocessor) for record in evaluation.folds]
+    save_fold_models(trials_dir / artifact_key(spec.to_json()), oof, pairs)

@@ -1,0 +1,109 @@
+"""The ensemble over a search's best trials: greedy weights or a stacker, chosen from the
+out-of-fold predictions each candidate stored (see :func:`automl.results.keep_trial`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from automl.data import Dataset
+from automl.metrics import direction, score_all
+from automl.recipe import EnsembleConfig
+from automl.results._artifacts import artifact_key, keep_only, load_fold_models, load_oof
+from automl.results._bundle import Member
+from automl.results._greedy import select_ensemble
+from automl.results._stacking import fit_stacker
+from automl.spec import ModelSpec
+from automl.tuning import Folds, record
+
+
+@dataclass
+class EnsembleChoice:
+    """The chosen ensemble: its method, weights by candidate (greedy) or each candidate's share
+    of the stacker (stack), its out-of-fold scores, the candidates' folders and the stacker."""
+
+    method: str
+    weights: dict[str, float]
+    scores: dict[str, float]
+    folders: dict[str, Path]
+    stacker: Any = None
+
+    def describe(self) -> str:
+        """One readable cell, e.g. ``trial 3 x0.5 + trial 7 x0.2 + reference x0.3``, or
+        ``stacked: trial 3 0.4, trial 7 0.2, reference 0.4``."""
+        if self.method == "stack":
+            return "stacked: " + ", ".join(f"{n} {w:.2g}" for n, w in self.weights.items())
+        return " + ".join(f"{name} x{weight:.2g}" for name, weight in self.weights.items())
+
+    def members(self) -> list[Member]:
+        """Each candidate's fold models, one group per candidate, its weight shared among them."""
+        members = []
+        for group, (name, weight) in enumerate(self.weights.items()):
+            pairs = load_fold_models(self.folders[name])
+            share = weight / len(pairs) if self.method == "greedy" else 1.0 / len(pairs)
+            members += [Member(model, prep, share, group) for model, prep in pairs]
+        return members
+
+
+def choose_ensemble(
+    study: optuna.Study,
+    dataset: Dataset,
+    folds: Folds,
+    trials_dir: Path,
+    config: EnsembleConfig,
+    metric: str,
+    references: dict[str, Path],
+) -> EnsembleChoice | None:
+    """Greedy selection or a stacker over the best complete trials' stored out-of-fold
+    predictions (``config.method``).
+
+    The best ``config.candidates`` trials with stored predictions are the candidates, and the
+    ``references`` (each name's folder); the folders under ``trials_dir`` of trials that can no
+    longer be candidates are deleted. A stacker uses every candidate and is scored out of fold on
+    ``folds``. ``None`` when no trial has stored predictions.
+    """
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = sorted(
+        complete,
+        key=lambda t: (t.value if direction(metric) == "minimize" else -t.value, t.number),
+    )
+    folders: dict[str, Path] = {}
+    oofs: list[np.ndarray] = []
+    seen: set[str] = set()
+    for trial in ranked:
+        key = artifact_key(ModelSpec.from_dict(trial.user_attrs[record.SPEC]).to_json())
+        oof = load_oof(trials_dir / key)
+        if oof is None or key in seen:  # a trial run again shares its first run's folder
+            continue
+        if oof.shape != (len(dataset), len(dataset.classes)):  # made from other data
+            continue
+        seen.add(key)
+        folders[f"trial {trial.number}"] = trials_dir / key
+        oofs.append(oof)
+        if len(folders) == config.candidates:
+            break
+    keep_only(trials_dir, [f.name for f in folders.values()])
+    if not folders:
+        return None
+    for name, folder in references.items():
+        reference_oof = load_oof(folder)
+        if reference_oof is not None and reference_oof.shape == oofs[0].shape:
+            folders[name.replace("_", " ")] = folder
+            oofs.append(reference_oof)
+    names = list(folders)
+    if config.method == "stack":
+        stacking = fit_stacker(oofs, dataset.target, folds)
+        scores = score_all(metric, dataset.target, stacking.oof)
+        shares = dict(zip(names, stacking.shares, strict=True))
+        return EnsembleChoice("stack", shares, scores, folders, stacking.stacker)
+    selection = select_ensemble(oofs, dataset.target, metric, config.rounds)
+    weights = {names[i]: selection.weights[i] for i in selection.chosen()}
+    blend = sum(w * oofs[names.index(n)].astype(np.float64) for n, w in weights.items())
+    blend /= blend.sum(axis=1, keepdims=True)  # stored as float32: rows sum to 1 within 1e-7
+    scores = score_all(metric, dataset.target, blend)
+    return EnsembleChoice("greedy", weights, scores, {n: folders[n] for n in weights})

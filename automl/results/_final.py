@@ -1,0 +1,146 @@
+"""The final model: the best trial refit on all search rows or its fold models again, or the
+ensemble of :mod:`automl.results._ensemble`; its holdout scores; the bundle written once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from automl._version import library_versions
+from automl.data import Dataset, fit_transform
+from automl.metrics import score_all
+from automl.recipe import Recipe
+from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle
+from automl.results._ensemble import choose_ensemble
+from automl.results._leaderboard import ENSEMBLE_ATTR
+from automl.spec import ModelSpec
+from automl.training import Backend, TrainSettings
+from automl.tuning import Folds, evaluate_spec, record
+
+
+def train_final(
+    spec: ModelSpec,
+    best_epochs: list[int],
+    dataset: Dataset,
+    folds: Folds,
+    backend: Backend,
+    settings: TrainSettings,
+    mode: str,
+) -> list[Member]:
+    """Train the bundle's members for ``spec``.
+
+    ``refit`` trains one model on every search row for the mean of the folds' best epochs;
+    ``fold_ensemble`` trains the k fold models again (same seeds) and averages them.
+    """
+    if mode == "fold_ensemble":
+        evaluation = evaluate_spec(spec, dataset, folds, backend, settings, "log_loss")
+        return [Member(r.result.model, r.preprocessor) for r in evaluation.folds]
+    epochs = max(1, round(float(np.mean(best_epochs))))
+    preprocessor, (x,) = fit_transform(dataset.schema, dataset.features, transform=spec.transform)
+    model = backend.fit(spec, x, dataset.target, len(dataset.classes), settings, epochs)
+    return [Member(model, preprocessor)]
+
+
+def holdout_scores(bundle: ModelBundle, holdout: Dataset, metric: str) -> dict[str, float]:
+    """The bundle's metric, log-loss and accuracy on rows the search never saw."""
+    return score_all(metric, holdout.target, bundle.predict_proba(holdout.features))
+
+
+def best_bundle(
+    recipe: Recipe,
+    study: optuna.Study,
+    search_rows: Dataset,
+    holdout: Dataset | None,
+    folds: Folds,
+    backend: Backend,
+    settings: TrainSettings,
+    *,
+    folder: Path,
+    trials_dir: Path,
+    references: dict[str, Path],
+) -> tuple[ModelBundle | None, dict[str, float] | None]:
+    """Make (or keep, when the saved one is the same) the run's bundle in ``folder``.
+
+    With ``training.final_model: ensemble`` the candidates are the trials stored under
+    ``trials_dir`` and the ``references`` (name: folder) that join the ensemble; the ensemble's
+    scores go to the study's ``ensemble`` attribute, which the leaderboard shows as its own row.
+    """
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None, None
+    best_trial = study.best_trial
+    mode = recipe.training.final_model
+    metric = recipe.search.metric
+    choice = None
+    if mode == "ensemble":
+        choice = choose_ensemble(
+            study, search_rows, folds, trials_dir, recipe.ensemble, metric, references
+        )
+    weights = choice.weights if choice is not None else None
+    method = choice.method if choice is not None else None
+    kept = _existing_bundle(folder, best_trial.number, mode, method, weights)
+    if kept is not None:
+        return kept, kept.info.get("holdout")
+    spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
+    if choice is not None:
+        members = choice.members()
+        cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
+    else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
+        final = "fold_ensemble" if mode == "fold_ensemble" else "refit"
+        members = train_final(
+            spec,
+            best_trial.user_attrs[record.BEST_EPOCHS],
+            search_rows,
+            folds,
+            backend,
+            settings,
+            final,
+        )
+        cv = {
+            "metric": metric,
+            "mean": best_trial.value,
+            "std": best_trial.user_attrs.get(record.STD),
+        }
+    bundle = ModelBundle(
+        members,
+        search_rows.classes,
+        search_rows.schema,
+        recipe.data.id,
+        {
+            "trial": best_trial.number,
+            "final_model": mode,
+            "ensemble": weights,
+            "ensemble_method": method,
+            "spec": spec.to_dict(),
+            "architecture": choice.describe() if choice is not None else spec.describe(),
+            "target": recipe.data.target,
+            "cv": cv,
+            "versions": library_versions(),
+        },
+        choice.stacker if choice is not None else None,
+    )
+    scores = holdout_scores(bundle, holdout, metric) if holdout else None
+    bundle.info["holdout"] = scores
+    if choice is not None:
+        row = {**choice.scores, record.EXTRA_ROW_VALUE: choice.scores[metric], "holdout": scores}
+        study.set_user_attr(ENSEMBLE_ATTR, {**row, record.ARCHITECTURE: choice.describe()})
+    bundle.save(folder)
+    return bundle, scores
+
+
+def _existing_bundle(
+    folder: Path, trial: int, mode: str, method: str | None, weights: dict[str, float] | None
+) -> ModelBundle | None:
+    """The saved bundle, when it already holds this final model."""
+    try:
+        manifest = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (manifest.get("trial"), manifest.get("final_model")) != (trial, mode):
+        return None
+    if (manifest.get("ensemble_method"), manifest.get("ensemble")) != (method, weights):
+        return None
+    return ModelBundle.load(folder)

@@ -1,0 +1,135 @@
+"""The reference rows: scikit-learn models trained on the search's folds.
+
+The gradient boosting reference (HistGradientBoostingClassifier, ``reference``) shows on the
+leaderboard whether the network search beat gradient boosting; extra trees (ExtraTreesClassifier,
+``extra_trees``) are a model unlike both. The out-of-fold predictions and fold models of each may
+join the ensemble. A reference's artifacts live in a folder of the run named after it (laid out
+as a trial's, see :func:`automl.results.save_fold_models`), so a resumed run keeps them; its
+scores live in the study attribute of the same name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automl.data import Dataset, fit_transform
+from automl.metrics import score_all
+from automl.recipe import ExtraTreesConfig, Recipe, ReferenceConfig
+from automl.results._artifacts import load_oof, out_of_fold, save_fold_models
+from automl.results._leaderboard import EXTRA_TREES_ATTR, REFERENCE_ATTR
+from automl.tuning import Folds, record
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference: its name (study attribute, run folder and ensemble candidate), its
+    leaderboard cell and how to make it unfitted."""
+
+    name: str
+    description: str
+    make: Callable[[], Any]
+
+
+def references(recipe: Recipe) -> list[Reference]:
+    """The recipe's enabled references, gradient boosting first."""
+    seed = recipe.search.seed
+    found = []
+    if recipe.reference.enabled:
+        found.append(_gradient_boosting(recipe.reference, seed))
+    if recipe.extra_trees.enabled:
+        found.append(_extra_trees(recipe.extra_trees, seed))
+    return found
+
+
+def _gradient_boosting(config: ReferenceConfig, seed: int) -> Reference:
+    def make() -> Any:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(
+            learning_rate=config.learning_rate,
+            max_iter=config.max_iter,
+            max_leaf_nodes=config.max_leaf_nodes,
+            min_samples_leaf=config.min_samples_leaf,
+            l2_regularization=config.l2_regularization,
+            max_features=config.max_features,
+            early_stopping=config.early_stopping,
+            random_state=seed,
+        )
+
+    description = (
+        f"HistGradientBoosting lr{config.learning_rate:g} iter{config.max_iter} "
+        f"leaves{config.max_leaf_nodes} min_leaf{config.min_samples_leaf} "
+        f"l2={config.l2_regularization:g} features={config.max_features:g} "
+        f"early_stopping={config.early_stopping}"
+    )
+    return Reference(REFERENCE_ATTR, description, make)
+
+
+def _extra_trees(config: ExtraTreesConfig, seed: int) -> Reference:
+    def make() -> Any:  # on every core
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        return ExtraTreesClassifier(
+            n_estimators=config.trees,
+            max_features=config.max_features,
+            min_samples_leaf=config.min_samples_leaf,
+            n_jobs=-1,
+            random_state=seed,
+        )
+
+    description = (
+        f"ExtraTrees trees{config.trees} features={config.max_features:g} "
+        f"min_leaf{config.min_samples_leaf}"
+    )
+    return Reference(EXTRA_TREES_ATTR, description, make)
+
+
+def ensure_reference(
+    study: optuna.Study,
+    dataset: Dataset,
+    folds: Folds,
+    reference: Reference,
+    metric: str,
+    folder: Path,
+) -> dict[str, Any]:
+    """Train ``reference`` on ``folds`` unless ``folder`` already holds it; its scores."""
+    recorded = study.user_attrs.get(reference.name)
+    if (
+        recorded
+        and recorded.get(record.ARCHITECTURE) == reference.description
+        and load_oof(folder) is not None
+    ):
+        return recorded
+    started = time.perf_counter()
+    pairs, probas, fold_scores = [], [], []
+    for train_rows, valid_rows in folds:
+        train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
+        preprocessor, (x_train, x_valid) = fit_transform(
+            dataset.schema, train.features, valid.features
+        )
+        model = reference.make().fit(x_train, train.target)
+        proba = model.predict_proba(x_valid)
+        probas.append(proba)
+        fold_scores.append(score_all(metric, valid.target, proba))
+        pairs.append((model, preprocessor))
+    oof = out_of_fold(probas, folds, len(dataset))
+    save_fold_models(folder, oof, pairs)
+    values = [s[metric] for s in fold_scores]
+    row = {
+        record.EXTRA_ROW_VALUE: float(np.mean(values)),
+        record.FOLD_VALUES: values,
+        record.STD: float(np.std(values)),
+        record.LOG_LOSS: float(np.mean([s["log_loss"] for s in fold_scores])),
+        record.ACCURACY: float(np.mean([s["accuracy"] for s in fold_scores])),
+        record.SECONDS: time.perf_counter() - started,
+        record.ARCHITECTURE: reference.description,
+    }
+    study.set_user_attr(reference.name, row)
+    return row

@@ -1,0 +1,307 @@
+"""One run as named phases: prepare → references → search → finalize → write.
+
+Each phase is a short function over the :class:`_Prepared` run it is handed: the recipe, the
+backend, the run folder, the rows and folds, the study. The installed plugins' observation hooks
+see the search start, every trial end and the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from automl._files import write_text
+from automl.data import Dataset, load_dataset
+from automl.errors import UserError
+from automl.events import Progress, SearchPlan, Stop, TrialEnd
+from automl.plugins import Registry, registry
+from automl.recipe import Recipe
+from automl.results import (
+    ModelBundle,
+    SearchResult,
+    best_bundle,
+    build_leaderboard,
+    ensure_reference,
+    keep_trial,
+    references,
+)
+from automl.run._folder import RunFolder
+from automl.run._record import write_run_file
+from automl.run._reopen import Run
+from automl.spec import ModelSpec
+from automl.training import Backend, TrainSettings
+from automl.tuning import (
+    Budget,
+    Evaluation,
+    Folds,
+    SearchJob,
+    TrialPool,
+    evaluate_spec,
+    hold_sqlite,
+    is_shared,
+    open_study,
+    record,
+    requeue_interrupted,
+    run_parallel,
+    run_trials,
+)
+
+
+@dataclass
+class _Prepared:
+    """What every phase after :func:`_prepare` works on."""
+
+    recipe: Recipe
+    backend: Backend
+    plugins: Registry
+    progress: Progress
+    folder: RunFolder
+    storage: str
+    study: optuna.Study
+    search_rows: Dataset
+    holdout: Dataset | None
+    folds: Folds
+    settings: TrainSettings
+    pool: TrialPool | None
+    started: datetime
+
+
+def run_recipe(
+    recipe: Recipe,
+    backend: Backend,
+    *,
+    fresh: bool = False,
+    progress: Progress | None = None,
+    table: pd.DataFrame | None = None,
+    report: bool = True,
+) -> SearchResult:
+    """Run a validated recipe with a ready backend (see :func:`automl.search`).
+
+    ``table`` gives the training rows in memory instead of ``recipe.data.train``; ``report``
+    writes ``report.html`` at the end.
+    """
+    with contextlib.ExitStack() as held:  # the SQLite study's lock, the trial workers
+        run = _prepare(recipe, backend, held, fresh, progress or Progress(), table)
+        budget = _references(run)
+        stop, search_seconds = _search(run, budget)
+        best, scores, final_seconds = _finalize(run)
+        return _write(run, best, scores, stop, search_seconds, final_seconds, report)
+
+
+def _prepare(
+    recipe: Recipe,
+    backend: Backend,
+    held: contextlib.ExitStack,
+    fresh: bool,
+    progress: Progress,
+    table: pd.DataFrame | None,
+) -> _Prepared:
+    """Read and split the rows, start the pool, make the run folder and open the study."""
+    started = datetime.now(timezone.utc)
+    plugins = registry()
+    dataset = load_dataset(recipe.data, table)
+    search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
+    folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
+    settings = _settings(recipe)
+    job = SearchJob(search_rows, folds, settings, recipe.search.metric, recipe.search.trial_timeout)
+    pool = _trial_pool(plugins, recipe, backend, job)
+    if pool is not None:
+        held.callback(pool.close)
+    folder = RunFolder(recipe.run_dir)
+    storage = recipe.search.storage or folder.default_storage
+    if recipe.search.storage is not None:  # a shared database: check it before making the folder
+        held.enter_context(hold_sqlite(storage))
+        study = open_study(recipe, storage, fresh=fresh)
+    folder.prepare()
+    if recipe.search.storage is None:
+        held.enter_context(hold_sqlite(storage))
+        study = open_study(recipe, storage, fresh=fresh)
+    if fresh:
+        folder.clear_results()
+    if not is_shared(storage):  # held by this process: every running trial is a dead one
+        requeue_interrupted(study)
+    if not study.trials:  # a new study starts with the recipe's warm start, in order
+        for params in recipe.space.warm_start:
+            study.enqueue_trial(params)
+    plugins.notify("search_started", recipe=recipe, study=study, run_dir=folder.path)
+    return _Prepared(
+        recipe, backend, plugins, progress, folder, storage, study,
+        search_rows, holdout, folds, settings, pool, started,
+    )  # fmt: skip
+
+
+def _references(run: _Prepared) -> Budget:
+    """Announce the search, train the references it lacks; the budget left for the trials.
+
+    The references' time counts against the search's time budget.
+    """
+    search = run.recipe.search
+    budget = Budget(search.trials, search.timeout, search.max_failures)
+    run.progress.search_started(
+        SearchPlan(
+            planned=budget.trials,
+            timeout=budget.timeout,
+            folds=len(run.folds),
+            max_epochs=run.settings.max_epochs,
+            metric=search.metric,
+        )
+    )
+    for reference in references(run.recipe):
+        clock = time.perf_counter()
+        folder = run.folder.reference(reference.name)
+        ensure_reference(run.study, run.search_rows, run.folds, reference, search.metric, folder)
+        if budget.timeout is not None:
+            spent = time.perf_counter() - clock
+            budget = replace(budget, timeout=max(1.0, budget.timeout - spent))
+    return budget
+
+
+def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
+    """Run the trials, one at a time here or several at once on the pool; why they stopped and
+    how long they took."""
+    recipe, study, progress = run.recipe, run.study, run.progress
+    metric = recipe.search.metric
+    tags = {record.BACKEND: recipe.backend.name}
+
+    def scored(spec: ModelSpec, evaluation: Evaluation) -> None:
+        if recipe.training.final_model == "ensemble":
+            keep_trial(run.folder.trials, spec, evaluation, run.folds, len(run.search_rows))
+
+    def score(spec: ModelSpec, after_fold: Callable[[int, Evaluation], None]) -> Evaluation:
+        evaluation = evaluate_spec(
+            spec,
+            run.search_rows,
+            run.folds,
+            run.backend,
+            run.settings,
+            metric,
+            after_fold,
+            progress.epoch_ended,
+            time_limit=recipe.search.trial_timeout,
+        )
+        scored(spec, evaluation)
+        return evaluation
+
+    def trial_ended(end: TrialEnd) -> None:
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        progress.trial_ended(end, study.best_value if done else None)
+        run.plugins.notify("trial_ended", trial=end, study=study)
+
+    clock = time.perf_counter()
+    try:
+        if run.pool is None:
+            stop = run_trials(
+                study, recipe.space, score, budget, progress.trial_started, trial_ended,
+                trial_attrs=tags,
+            )  # fmt: skip
+        else:
+            stop = run_parallel(
+                study, recipe.space, run.pool, budget, len(run.folds), metric,
+                progress.trial_started, trial_ended, scored, trial_attrs=tags,
+            )  # fmt: skip
+            run.pool.close()  # the final model trains here, on every core
+    finally:
+        progress.search_ended()
+    return stop, time.perf_counter() - clock
+
+
+def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | None, float]:
+    """Write the trials' leaderboard (so a failing final model loses nothing), then choose and
+    write the best bundle (or keep the one written) and score it on the holdout."""
+    run.folder.write_leaderboard(build_leaderboard(run.study))
+    clock = time.perf_counter()
+    recipe = run.recipe
+    joining = recipe.training.final_model == "ensemble" and recipe.ensemble.reference
+    reference_folders = {
+        r.name: run.folder.reference(r.name) for r in references(recipe) if joining
+    }
+    with run.folder.only_writer():  # another process on the study may write the same bundle
+        best, scores = best_bundle(
+            recipe,
+            run.study,
+            run.search_rows,
+            run.holdout,
+            run.folds,
+            run.backend,
+            run.settings,
+            folder=run.folder.best,
+            trials_dir=run.folder.trials,
+            references=reference_folders,
+        )
+    return best, scores, time.perf_counter() - clock
+
+
+def _write(
+    run: _Prepared,
+    best: ModelBundle | None,
+    scores: dict[str, float] | None,
+    stop: Stop,
+    search_seconds: float,
+    final_seconds: float,
+    report: bool,
+) -> SearchResult:
+    """Write the leaderboard, the predictions, ``run.json`` and the report; tell the plugins."""
+    recipe, folder = run.recipe, run.folder
+    board = build_leaderboard(run.study)  # with the ensemble's and the references' rows
+    folder.write_leaderboard(board)
+    if best is not None and recipe.data.test is not None:
+        write_text(folder.predictions, best.predict_file(recipe.data.test).to_csv(index=False))
+    seconds = {"search": round(search_seconds, 2), "final_model": round(final_seconds, 2)}
+    written = write_run_file(
+        folder, recipe, run.study, run.storage, run.started, seconds, scores, stop
+    )
+    if report:
+        opened = Run(folder, run.study, recipe, written, best=best, holdout_rows=run.holdout)
+        _write_report(opened)
+    result = SearchResult(board, best, run.study, scores, folder.path, stop)
+    run.plugins.notify("search_ended", result=result)
+    return result
+
+
+def _trial_pool(
+    plugins: Registry, recipe: Recipe, backend: Backend, job: SearchJob
+) -> TrialPool | None:
+    """The workers that run ``search.parallel`` trials at once (``None``: one at a time here)."""
+    wanted = recipe.search.parallel
+    if wanted == 1:
+        return None
+    known = plugins.backends.get(recipe.backend.name)  # else a backend made by the caller
+    options = known.check(recipe.backend.options) if known else dict(recipe.backend.options)
+    pool = plugins.trial_pool(backend, options, wanted, job)
+    if pool is None:
+        raise UserError(
+            f"search.parallel: backend '{recipe.backend.name}' trains one trial at a time; "
+            f"for {wanted} trials at once use backend local (worker processes) or spark-trials"
+        )
+    return pool
+
+
+def _settings(recipe: Recipe) -> TrainSettings:
+    stopping = recipe.training.early_stopping
+    return TrainSettings(
+        max_epochs=recipe.training.max_epochs,
+        monitor=stopping.monitor,
+        patience=stopping.patience,
+        min_delta=stopping.min_delta,
+        restore_best_weights=stopping.restore_best_weights,
+        seed=recipe.search.seed,
+    )
+
+
+def _write_report(run: Run) -> None:
+    """Write ``report.html``; a report that cannot be drawn warns and never fails the search."""
+    from automl.run._report import write_report  # matplotlib loads only when a run ends
+
+    try:
+        write_report(run)
+    except Exception as exc:  # the results are written already; the report is a view of them
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        warnings.warn(f"report.html not written: {type(exc).__name__}: {reason}", stacklevel=2)

@@ -1,0 +1,37 @@
+"""One fold of one trial, as a worker runs it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from automl.errors import failure_reason
+from automl.spec import ModelSpec
+from automl.training import Backend
+from automl.tuning._evaluate import evaluate_spec
+from automl.tuning._pool import FoldOutcome, FoldTask, SearchJob
+
+
+def run_fold(job: SearchJob, backend: Backend, task: FoldTask) -> FoldOutcome:
+    """Preprocess, train and score fold ``task.step``; an error becomes the outcome's reason.
+
+    The fold gets the seed the serial search gives it, so a spec scores the same either way.
+    The model and preprocessor stay here: the driver needs the scores, history and predictions.
+    """
+    settings = replace(job.settings, seed=job.settings.seed + task.step)
+    try:
+        evaluation = evaluate_spec(
+            ModelSpec.from_dict(task.spec),
+            job.dataset,
+            [job.folds[task.step]],
+            backend,
+            settings,
+            job.metric,
+            time_limit=job.time_limit,
+            time_used=task.time_used,
+        )
+    except Exception as exc:  # the driver fails the trial with this reason
+        return FoldOutcome(task.trial, task.step, None, failure_reason(exc))
+    record = evaluation.folds[0]
+    record.result.model = None
+    record.preprocessor = None
+    return FoldOutcome(task.trial, task.step, record)
