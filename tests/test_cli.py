@@ -14,7 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from automl.cli import cli
+from automl.cli import EXIT_NO_TRIAL, cli
+from automl.keras import LocalBackend
+from automl.plugins import BackendInfo, registry
 from automl.recipe import load_recipe
 
 
@@ -161,3 +163,25 @@ def test_the_installed_command_runs_in_a_real_process(tmp_path: Path) -> None:
         "Error: backend.name: no backend 'locl' (did you mean 'local'?); installed: local"
     )
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+class OutOfMemory(LocalBackend):
+    """A real backend whose every fold fails, so that no trial completes."""
+
+    def evaluate(self, spec, *args, **kwargs):
+        raise RuntimeError("no memory left")
+
+
+def test_search_exits_1_with_one_line_when_no_trial_completed(
+    searched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe, _, _ = searched
+    info = BackendInfo("out-of-memory", OutOfMemory, "tests", "0")
+    monkeypatch.setitem(registry().backends, info.name, info)
+    arguments = ["search", str(recipe), "--output", str(tmp_path / "run"), "--trials", "2"]
+    result = CliRunner().invoke(cli, [*arguments, "--backend", info.name])
+    assert result.exit_code == EXIT_NO_TRIAL == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: no trial completed; the first: RuntimeError: no memory left"]
+    assert "Traceback" not in result.output
+    assert (tmp_path / "run" / "leaderboard.csv").is_file()  # the failed trials are recorded

@@ -234,7 +234,7 @@ def validate(recipe: Path) -> None:
     from automl.run import describe_space, planned_outputs, searched
 
     loaded = load_recipe(recipe)
-    registry().backend(loaded.backend.name).check(loaded.backend.options)
+    registry().backend(loaded.backend.name).create(loaded.backend.options).close()
     dataset = load_dataset(loaded.data)
     search_rows, holdout = dataset.split_holdout(loaded.data.holdout, loaded.search.seed)
     list(search_rows.folds(loaded.search.folds, loaded.search.seed))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from automl.errors import UserError
 from automl.recipe import Choices, FloatRange, IntRange, Recipe
 from automl.results import references
+from automl.run._folder import RunFolder
 
 # Dimensions that only apply when the recipe does not give ``hidden_units``.
 _SHAPE = ("layers", "units")
@@ -70,47 +69,50 @@ def planned_outputs(recipe: Recipe) -> list[tuple[str, str]]:
     Raises:
         UserError: when the run folder cannot be created or written.
     """
-    run_dir = recipe.run_dir
-    check_writable(run_dir)
+    folder = RunFolder(recipe.run_dir)
+    folder.check_writable()
     state = (
         "will be created"
-        if not run_dir.is_dir()
+        if not folder.path.is_dir()
         else "exists; a search continues its study"
-        if (run_dir / "study.db").is_file()
+        if folder.study_db.is_file()
         else "exists"
     )
     storage = recipe.search.storage
+    study = f"  {folder.study_db.name}" if storage is None else f"  study in {_masked(storage)}"
     rows = [
-        (f"{run_dir}{os.sep}", f"the run folder ({state})"),
+        (f"{folder.path}{os.sep}", f"the run folder ({state})"),
+        (study, "the Optuna study: every trial, resumable"),
         (
-            "  study.db" if storage is None else f"  study in {_masked(storage)}",
-            "the Optuna study: every trial, resumable",
+            f"  {folder.leaderboard_csv.name}, {folder.leaderboard_md.name}",
+            "one row per trial, best first",
         ),
-        ("  leaderboard.csv, leaderboard.md", "one row per trial, best first"),
-        ("  best/", "the best model bundle (automl predict)"),
-        ("  run.json", "recipe as resolved, seeds, versions, machine, timings"),
-        ("  report.html", "figures and the leaderboard"),
+        (f"  {folder.best.name}/", "the best model bundle (automl predict)"),
+        (f"  {folder.record.name}", "recipe as resolved, seeds, versions, machine, timings"),
+        (f"  {folder.report.name}", "figures and the leaderboard"),
     ]
     if recipe.training.final_model == "ensemble":
-        rows.append(("  trials/", "each complete trial's fold models and out-of-fold predictions"))
+        rows.append(
+            (
+                f"  {folder.trials.name}/",
+                "each complete trial's fold models and out-of-fold predictions",
+            )
+        )
     for reference in references(recipe):
-        rows.append((f"  {reference.name}/", f"the fold models of {reference.description}"))
+        rows.append(
+            (
+                f"  {folder.reference(reference.name).name}/",
+                f"the fold models of {reference.description}",
+            )
+        )
     if recipe.data.test is not None:
-        rows.append(("  predictions.csv", f"the best model's probabilities for {recipe.data.test}"))
+        rows.append(
+            (
+                f"  {folder.predictions.name}",
+                f"the best model's probabilities for {recipe.data.test}",
+            )
+        )
     return rows
-
-
-def check_writable(run_dir: Path) -> None:
-    """Refuse a run folder that is a file, lies under a file, or is in a folder not writable."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"output: {run_dir} is a file, expected a folder")
-    existing = run_dir
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"output: cannot create {run_dir}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"output: cannot create {run_dir}: {existing} is not writable")
 
 
 def _masked(storage: str) -> str:

@@ -119,6 +119,23 @@ class RunFolder:
             raise UserError(f"output: {self.path} is not writable")
         return recover(self.path)
 
+    def check_writable(self) -> None:
+        """Refuse a run folder that is a file, lies under a file, or is in a folder not writable
+        (without making anything).
+
+        Raises:
+            automl.errors.UserError: naming the folder and what is in the way.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"output: {self.path} is a file, expected a folder")
+        existing = self.path
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"output: cannot create {self.path}: {existing} is a file")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"output: cannot create {self.path}: {existing} is not writable")
+
     def clear_results(self) -> None:
         """Remove what an earlier search wrote (``--fresh``); the study is the caller's."""
         for path in self.results():
