@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from automl.keras import LocalBackend
 from automl.training import FoldData
 
 
@@ -33,3 +36,22 @@ def blobs(rows: int = 120, seed: int = 0) -> FoldData:
     x = (rng.normal(size=(rows, 4)) + y[:, None]).astype(np.float32)
     cut = rows * 2 // 3
     return FoldData(x[:cut], y[:cut], x[cut:], y[cut:], n_classes=3)
+
+
+class ThreadsReporting(LocalBackend):
+    """A backend of a plugin's own that declares itself process-safe: its folds report the
+    threads its worker process was set up with (``None`` when it trains in the search's
+    process)."""
+
+    threads: int | None = None
+
+    def configure_process(self, threads: int) -> None:
+        """Remember the worker's share of the cores, then set TensorFlow up as the local one."""
+        self.threads = threads
+        super().configure_process(threads)
+
+    def evaluate(self, spec: Any, data: FoldData, settings: Any, on_epoch: Any = None) -> Any:
+        """The local backend's fold, with the worker's threads added to its history."""
+        result = super().evaluate(spec, data, settings, on_epoch)
+        result.history["worker_threads"] = [float(self.threads or 0)] * result.epochs_run
+        return result

@@ -9,6 +9,7 @@ import signal
 
 import pytest
 from optuna.trial import TrialState
+from sample_tables import ThreadsReporting
 
 from automl import search
 from automl.errors import UserError
@@ -127,3 +128,13 @@ def test_the_same_trials_score_the_same_whatever_the_parallelism(recipe_dict, tm
     assert sorted(p.name for p in one.run_dir.iterdir()) == sorted(
         p.name for p in two.run_dir.iterdir()
     )
+
+
+def test_a_plugin_backend_that_is_process_safe_runs_in_the_worker_processes(recipe_dict) -> None:
+    recipe = load_recipe(parallel(recipe_dict, 2) | {"backend": {"name": "threads-reporting"}})
+    result = run_recipe(recipe, ThreadsReporting(), report=False)
+    assert [t.state for t in result.study.trials] == [TrialState.COMPLETE] * 2
+    expected = max(1, (os.cpu_count() or 1) // 2)  # the machine's cores over the two workers
+    for trial in result.study.trials:
+        for history in trial.user_attrs["history"]:
+            assert set(history["worker_threads"]) == {expected}

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+import automl
 from automl import search
 from automl.data import load_dataset
 from automl.errors import UserError
@@ -89,6 +90,18 @@ def finished(tmp_path_factory: pytest.TempPathFactory):
         "output": str(folder / "run"),
     }
     return search(recipe), recipe
+
+
+def test_a_finished_run_reopens_with_its_results(finished) -> None:
+    result, recipe = finished
+    run = automl.Run.open(result.run_dir)
+    pd.testing.assert_frame_equal(run.leaderboard, result.leaderboard)
+    assert run.holdout == result.holdout and run.stop == result.stop
+    assert run.recipe is not None and run.recipe.name == recipe["name"]
+    assert len(run.study.trials) == len(result.study.trials)
+    assert run.best is not None and run.best.info["trial"] == result.best.info["trial"]
+    rows = pd.read_csv(recipe["data"]["test"]).head(5)
+    np.testing.assert_allclose(run.best.predict_proba(rows), result.best.predict_proba(rows))
 
 
 def test_a_search_writes_the_run_folder(finished) -> None:
