@@ -70,7 +70,7 @@ def test_a_worker_is_replaced_by_a_fresh_process_after_its_share_of_folds(recipe
     pids, outcomes = [], []
     try:
         for number in range(5):
-            pids.append(pool._workers[0].process.pid)
+            pids.append(pool.workers.pids()[0])
             pool.submit(FoldTask(number, spec, number % 2))
             deadline = time.monotonic() + 120
             while len(outcomes) == number and time.monotonic() < deadline:

@@ -1,5 +1,7 @@
-"""Training: the backend contract. A backend turns a ModelSpec and a fold's arrays into a
-FoldResult, and trains the final model; it never sees Optuna, the recipe or the engine's dataset.
+"""Training: the backend contract, and worker processes that train side by side.
+
+A backend turns a ModelSpec and a fold's arrays into a FoldResult, and trains the final model; it
+never sees Optuna, the recipe or the engine's dataset.
 """
 
 from automl.training._contract import (
@@ -10,12 +12,16 @@ from automl.training._contract import (
     FoldResult,
     TrainSettings,
 )
+from automl.training._workers import Finished, WorkerProcesses, backend_in_process
 
 __all__ = [
     "Backend",
     "EpochCallback",
+    "Finished",
     "FoldData",
     "FoldEpochCallback",
     "FoldResult",
     "TrainSettings",
+    "WorkerProcesses",
+    "backend_in_process",
 ]

@@ -2,24 +2,27 @@
 
 The search process then never builds a Keras graph of its own while searching: TensorFlow's
 memory stays in the workers. TensorFlow's threads are divided among the workers, so ``n_jobs``
-workers on a machine do not oversubscribe its cores. Models come back as ``.keras`` files and
-load in Keras safe mode.
+workers on a machine do not oversubscribe its cores. The workers are the engine's own
+(:class:`automl.training.WorkerProcesses`), each training with the local backend; models come back
+as ``.keras`` files and load in Keras safe mode.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib.externals.loky import ProcessPoolExecutor
 
-from automl.keras import prepare_tensorflow
+from automl.errors import TrialFailed
+from automl.keras import LocalBackend
 from automl.spec import ModelSpec
 from automl.training import (
     Backend,
@@ -28,7 +31,34 @@ from automl.training import (
     FoldEpochCallback,
     FoldResult,
     TrainSettings,
+    WorkerProcesses,
+    backend_in_process,
 )
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """Train one fold in a worker and save its model to ``target``."""
+
+    number: int
+    spec: ModelSpec
+    data: FoldData
+    settings: TrainSettings
+    target: str
+
+
+@dataclass(frozen=True)
+class _Final:
+    """Train the final model in a worker and save it to ``target``."""
+
+    number: int
+    spec: ModelSpec
+    x: np.ndarray
+    y: np.ndarray
+    n_classes: int
+    settings: TrainSettings
+    epochs: int
+    target: str
 
 
 class ProcessBackend(Backend):
@@ -44,7 +74,8 @@ class ProcessBackend(Backend):
             raise ValueError("n_jobs must be at least 1")
         self.n_jobs = n_jobs
         self.threads_per_job = threads_per_job or max(1, (os.cpu_count() or 1) // n_jobs)
-        self._executor: ProcessPoolExecutor | None = None
+        self._workers: WorkerProcesses | None = None
+        self._numbers = itertools.count()
         self._scratch = Path(tempfile.mkdtemp(prefix="automl-processes-"))
 
     def evaluate(
@@ -63,19 +94,22 @@ class ProcessBackend(Backend):
         folds: Iterable[tuple[FoldData, TrainSettings]],
         on_epoch: FoldEpochCallback | None = None,
     ) -> Iterator[FoldResult]:
-        """Submit every fold at once; yield results in fold order; cancel the rest if closed."""
-        pending: list[Future] = []
+        """Submit every fold at once; yield results in fold order; drop the rest if closed."""
+        workers = self._pool()
+        numbers = []
         try:
-            for index, (data, settings) in enumerate(folds):
-                target = str(self._scratch / f"fold-{os.getpid()}-{id(pending)}-{index}.keras")
-                pending.append(
-                    self._pool().submit(_evaluate_in_worker, spec, data, settings, target)
-                )
-            for future in pending:
-                yield _with_model(future.result())
+            for data, settings in folds:
+                number = next(self._numbers)
+                target = str(self._scratch / f"fold-{number}.keras")
+                workers.submit(_Fold(number, spec, data, settings, target))
+                numbers.append(number)
+            done: dict[int, FoldResult] = {}
+            for number in numbers:
+                while number not in done:
+                    done.update(self._answers(workers))
+                yield _with_model(done.pop(number))
         finally:
-            for future in pending:
-                future.cancel()
+            workers.abandon()  # folds still queued or training: their answers are dropped
 
     def fit(
         self,
@@ -87,53 +121,50 @@ class ProcessBackend(Backend):
         epochs: int,
     ) -> Any:
         """Train the final model in a worker and load it here."""
-        target = str(self._scratch / "final.keras")
-        future = self._pool().submit(
-            _fit_in_worker, spec, x, y, n_classes, settings, epochs, target
-        )
-        return _load(future.result())
+        workers = self._pool()
+        number = next(self._numbers)
+        target = str(self._scratch / f"final-{number}.keras")
+        workers.submit(_Final(number, spec, x, y, n_classes, settings, epochs, target))
+        done: dict[int, str] = {}
+        while number not in done:
+            done.update(self._answers(workers))
+        return _load(done[number])
 
     def close(self) -> None:
         """Stop the workers and remove the scratch folder."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, kill_workers=True)
-            self._executor = None
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
         shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.n_jobs,
-                initializer=prepare_tensorflow,
-                initargs=(self.threads_per_job,),
-            )
-        return self._executor
+    def _pool(self) -> WorkerProcesses:
+        if self._workers is None:
+            start = functools.partial(backend_in_process, LocalBackend, {}, self.threads_per_job)
+            self._workers = WorkerProcesses(self.n_jobs, start, _train)
+        return self._workers
+
+    @staticmethod
+    def _answers(workers: WorkerProcesses) -> dict[int, Any]:
+        """The answers that arrived, by task number; a failed task fails the trial."""
+        answers = {}
+        for finished in workers.wait(timeout=1.0):
+            if finished.error:
+                known = finished.error_type == TrialFailed.__name__
+                raise TrialFailed(finished.error.split(": ", 1)[1] if known else finished.error)
+            answers[finished.task.number] = finished.result
+        return answers
 
 
-def _evaluate_in_worker(
-    spec: ModelSpec, data: FoldData, settings: TrainSettings, target: str
-) -> FoldResult:
-    from automl.keras import LocalBackend
-
-    result = LocalBackend().evaluate(spec, data, settings)
-    result.model.save(target)
-    result.model = target
+def _train(backend: LocalBackend, task: _Fold | _Final) -> FoldResult | str:
+    """In a worker: train, save the model to the task's target, and hand back its path."""
+    if isinstance(task, _Final):
+        model = backend.fit(task.spec, task.x, task.y, task.n_classes, task.settings, task.epochs)
+        model.save(task.target)
+        return task.target
+    result = backend.evaluate(task.spec, task.data, task.settings)
+    result.model.save(task.target)
+    result.model = task.target
     return result
-
-
-def _fit_in_worker(
-    spec: ModelSpec,
-    x: np.ndarray,
-    y: np.ndarray,
-    n_classes: int,
-    settings: TrainSettings,
-    epochs: int,
-    target: str,
-) -> str:
-    from automl.keras import LocalBackend
-
-    LocalBackend().fit(spec, x, y, n_classes, settings, epochs).save(target)
-    return target
 
 
 def _with_model(result: FoldResult) -> FoldResult:
