@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
+import automl
 from automl.plugins import registry
 from automl.recipe import load_recipe
 from automl.results import ModelBundle
@@ -17,12 +18,16 @@ from automl.testing import tiny_table
 from automl_spark import SparkTrialsBackend
 
 
-class Recording(SparkTrialsBackend):
-    """Keeps the pool it made, to look up its Spark jobs."""
+class PoolRecorder:
+    """A plugin that wraps the make_trial_pool hook and keeps the pools the plugins made."""
 
-    def trial_pool(self, workers: int, job: Any) -> Any:
-        self.pool = super().trial_pool(workers, job)
-        return self.pool
+    def __init__(self) -> None:
+        self.pools: list[Any] = []
+
+    @automl.hookimpl(hookwrapper=True)
+    def make_trial_pool(self, backend: Any, options: Any, workers: int, job: Any) -> Any:
+        made = yield
+        self.pools.append(made.get_result())
 
 
 def test_the_entry_point_registers_spark_trials() -> None:
@@ -44,18 +49,21 @@ def test_a_tiny_search_runs_two_trials_at_once_on_spark(spark: Any, tmp_path: Pa
             "output": str(tmp_path / "run"),
         }
     )
-    backend = Recording()
+    backend, recorder = SparkTrialsBackend(), PoolRecorder()
+    registry().manager.register(recorder)
     try:
         result = run_recipe(recipe, backend, report=False)
     finally:
+        registry().manager.unregister(recorder)
         backend.close()
+    (pool,) = recorder.pools
     trials = result.study.trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert trials[1].datetime_start < trials[0].datetime_complete  # two in flight at once
     assert all(len(t.user_attrs["fold_values"]) == 2 for t in trials)
     assert len({t.params["learning_rate"] for t in trials}) == 4
     tracker = spark.sparkContext.statusTracker()
-    assert len(tracker.getJobIdsForGroup(backend.pool.group)) == 4 * 2  # one job per fold
+    assert len(tracker.getJobIdsForGroup(pool.group)) == 4 * 2  # one job per fold
     assert tracker.getActiveJobsIds() == []
     assert ModelBundle.load(result.run_dir / "best").info["trial"] == result.study.best_trial.number
     assert json.loads((result.run_dir / "run.json").read_text())["trials"] == {"complete": 4}

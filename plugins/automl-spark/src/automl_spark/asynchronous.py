@@ -192,7 +192,7 @@ class SparkAsyncBackend(SparkSyncBackend):
                     f"epoch {epoch + 1} took longer than epoch_timeout ({self.epoch_timeout:g} s)"
                 )
         done = [f.result() for f in futures if f.exception() is None]
-        failed = [f.exception() for f in futures if f.exception() is not None]
+        failed = [exc for f in futures if (exc := f.exception()) is not None]
         if not done:
             raise TrialFailed(f"every Spark task failed: {_reason(failed[0])}") from failed[0]
         for exc in failed:

@@ -9,7 +9,7 @@ from automl.training import Backend
 from automl.tuning import SearchJob, TrialPool
 from automl_spark.asynchronous import SparkAsyncBackend
 from automl_spark.synchronous import SparkSyncBackend
-from automl_spark.trials import SparkTrialsBackend
+from automl_spark.trials import SparkTrialsBackend, spark_trial_pool
 
 
 @automl.hookimpl
@@ -38,5 +38,5 @@ def make_trial_pool(
 ) -> TrialPool | None:
     """Folds as Spark tasks for the ``spark-trials`` backend; no pool for the other backends."""
     if isinstance(backend, SparkTrialsBackend):
-        return backend.trial_pool(workers, job)
+        return spark_trial_pool(backend, workers, job)
     return None

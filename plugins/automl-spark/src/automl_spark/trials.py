@@ -47,15 +47,17 @@ class SparkTrialsBackend(LocalBackend):
         self.threads_per_worker = threads_per_worker
         self.spark = SparkSessionHolder(SessionOptions(master, conf or {}, start_timeout))
 
-    def trial_pool(self, workers: int, job: SearchJob) -> TrialPool:
-        """``workers`` trials at once, each fold a Spark task (see :func:`make_trial_pool`)."""
-        session = self.spark.get()
-        threads = self.threads_per_worker or threads_per_task(session)
-        return SparkTrialPool(session, workers, job, threads)
-
     def close(self) -> None:
         """Stop Spark if this backend started it."""
         self.spark.close()
+
+
+def spark_trial_pool(backend: SparkTrialsBackend, workers: int, job: SearchJob) -> TrialPool:
+    """``workers`` trials at once on the backend's Spark, each fold a Spark task (the plugin's
+    ``make_trial_pool`` hook)."""
+    session = backend.spark.get()
+    threads = backend.threads_per_worker or threads_per_task(session)
+    return SparkTrialPool(session, workers, job, threads)
 
 
 class SparkTrialPool(TrialPool):

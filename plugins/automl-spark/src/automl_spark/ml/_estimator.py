@@ -46,13 +46,19 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
         seed: seed of the fixed network's weights.
     """
 
-    recipe = Param(Params._dummy(), "recipe", "search recipe: YAML path or dict")
-    spec = Param(Params._dummy(), "spec", "a fixed network to train (ModelSpec as a dict)")
+    recipe: Param[str | dict[str, Any]] = Param(
+        Params._dummy(), "recipe", "search recipe: YAML path or dict"
+    )
+    spec: Param[dict[str, Any]] = Param(
+        Params._dummy(), "spec", "a fixed network to train (ModelSpec as a dict)"
+    )
     epochs = Param(Params._dummy(), "epochs", "epochs for the fixed network", TypeConverters.toInt)
     backend = Param(
         Params._dummy(), "backend", "backend for the fixed network", TypeConverters.toString
     )
-    backendOptions = Param(Params._dummy(), "backendOptions", "options of that backend")
+    backendOptions: Param[dict[str, Any]] = Param(
+        Params._dummy(), "backendOptions", "options of that backend"
+    )
     seed = Param(Params._dummy(), "seed", "seed of the fixed network", TypeConverters.toInt)
 
     def __init__(

@@ -56,7 +56,8 @@ class AutoMLModel(ColumnParams, Model, MLWritable, MLReadable):
         def probabilities(features: pa.Array) -> pa.Array:  # Arrow UDFs are told by their hints
             return predict_arrow(bundle_on_worker(key, files.value, threads), features, column)
 
-        udf = F.arrow_udf(probabilities, "array<double>")
+        # pyspark's stubs lack the type-hint form (no functionType) that its docs recommend
+        udf = F.arrow_udf(probabilities, "array<double>")  # type: ignore[call-overload]
         proba = f"__{self.uid}_proba"
         labels = F.array(*[F.lit(label) for label in bundle.classes])
         best = F.array_position(F.col(proba), F.array_max(F.col(proba))).cast("int")

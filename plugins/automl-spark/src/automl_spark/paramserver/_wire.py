@@ -95,7 +95,7 @@ def send_arrays(
     sock: socket.socket, kind: Kind, clock: int, layout: Layout, flat: np.ndarray
 ) -> None:
     """Send ``flat`` (the model's weights or an update) with the model's shape table."""
-    send(sock, kind, clock, layout.table, np.ascontiguousarray(flat, dtype=_FLOAT))
+    send(sock, kind, clock, layout.table, np.ascontiguousarray(flat, dtype=_FLOAT).data)
 
 
 def refuse(sock: socket.socket, reason: str) -> None:
