@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -33,7 +34,7 @@ SCORERS: dict[str, _Scorer] = {
 }
 
 
-def direction(metric: str) -> str:
+def direction(metric: str) -> Literal["minimize", "maximize"]:
     """``"minimize"`` for losses, ``"maximize"`` for scores."""
     return "minimize" if metric == "log_loss" else "maximize"
 

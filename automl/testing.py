@@ -165,7 +165,7 @@ def _python_threads() -> set[str]:
 
 def _child_processes() -> set[int]:
     """Live child processes of this one (Linux /proc; empty elsewhere)."""
-    children = set()
+    children: set[int] = set()
     proc = Path("/proc")
     if not proc.is_dir():
         return children

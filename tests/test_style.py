@@ -1,4 +1,4 @@
-"""The code base stays ruff clean (lint and format), so the test command enforces it."""
+"""The code base stays ruff clean (lint, format) and mypy clean: the test command enforces it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ def test_ruff(command: list[str]) -> None:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff, "ruff is installed with the test extra: pip install -e '.[test]'"
     done = subprocess.run([ruff, *command], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy() -> None:
+    """mypy reads its files and settings from pyproject.toml's [tool.mypy]."""
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    assert mypy, "mypy is installed with the test extra: pip install -e '.[test]'"
+    done = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -90,7 +90,7 @@ def _options_model(factory: Callable[..., Backend]) -> type[BaseModel]:
     """A pydantic model of the factory's annotated keyword options, to check recipe values."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     hints = typing.get_type_hints(target)
-    fields = {
+    fields: dict[str, Any] = {  # name: (annotation, default or ... when required)
         p.name: (hints.get(p.name, Any), ... if p.default is inspect.Parameter.empty else p.default)
         for p in inspect.signature(factory).parameters.values()
         if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)

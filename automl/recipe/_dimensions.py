@@ -162,3 +162,9 @@ def dimension(fixed: Any, ranged: Any = None) -> Any:
 
 IntDim = dimension(int, IntRange)
 FloatDim = dimension(float, FloatRange)
+ActivationDim = dimension(Activation)
+InitializerDim = dimension(Initializer)
+BoolDim = dimension(bool)
+OptimizerDim = dimension(Optimizer)
+TransformDim = dimension(Transform)
+ScheduleDim = dimension(Schedule)

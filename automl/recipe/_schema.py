@@ -16,19 +16,22 @@ from pydantic import (
 from automl._text import did_you_mean
 from automl.recipe._dimensions import (
     Activation,
+    ActivationDim,
+    BoolDim,
     Choices,
     FloatDim,
     FloatRange,
     Initializer,
+    InitializerDim,
     IntDim,
     IntRange,
     Metric,
     Optimizer,
-    Schedule,
+    OptimizerDim,
+    ScheduleDim,
     Section,
-    Transform,
+    TransformDim,
     _check_span,
-    dimension,
 )
 
 # Where each numeric dimension's values must lie (inclusive low, exclusive below/above).
@@ -48,20 +51,18 @@ class SpaceConfig(Section):
     layers: IntDim = IntRange(low=1, high=3)
     units: IntDim = IntRange(low=32, high=512, log=True)
     hidden_units: list[int] | None = Field(None, min_length=1)
-    activation: dimension(Activation) = Choices[Activation](
-        choices=["relu", "elu", "gelu", "swish"]
-    )
-    initializer: dimension(Initializer) = Choices[Initializer](
+    activation: ActivationDim = Choices[Activation](choices=["relu", "elu", "gelu", "swish"])
+    initializer: InitializerDim = Choices[Initializer](
         choices=["glorot_uniform", "he_normal", "lecun_normal"]
     )
-    batch_norm: dimension(bool) = Choices[bool](choices=[False, True])
+    batch_norm: BoolDim = Choices[bool](choices=[False, True])
     dropout: FloatDim = FloatRange(low=0.0, high=0.5)
     input_dropout: FloatDim = 0.0
-    optimizer: dimension(Optimizer) = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
+    optimizer: OptimizerDim = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
     learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
-    transform: dimension(Transform) = "none"
-    lr_schedule: dimension(Schedule) = "constant"
+    transform: TransformDim = "none"
+    lr_schedule: ScheduleDim = "constant"
     warm_start: list[dict[str, Any]] = Field(
         [], description="parameters of the first trials, e.g. {layers: 2, units_1: 200, ...}"
     )
@@ -82,6 +83,7 @@ class SpaceConfig(Section):
     @field_validator(*_SPANS)
     @classmethod
     def _within_span(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None  # a field validator always names its field
         _check_span(value, **_SPANS[info.field_name])
         return value
 

@@ -164,7 +164,7 @@ class ModelBundle:
 
 def _weighted_mean(members: list[Member], features: pd.DataFrame) -> np.ndarray:
     total = sum(m.weight for m in members)
-    return sum(m.weight * _member_proba(m, features) for m in members) / total
+    return np.asarray(sum(m.weight * _member_proba(m, features) for m in members) / total)
 
 
 def _member_proba(member: Member, features: pd.DataFrame) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -70,7 +70,11 @@ def choose_ensemble(
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(
         complete,
-        key=lambda t: (t.value if direction(metric) == "minimize" else -t.value, t.number),
+        # A complete trial has its value.
+        key=lambda t: (
+            t.value if direction(metric) == "minimize" else -cast(float, t.value),
+            t.number,
+        ),
     )
     folders: dict[str, Path] = {}
     oofs: list[np.ndarray] = []
@@ -103,7 +107,7 @@ def choose_ensemble(
         return EnsembleChoice("stack", shares, scores, folders, stacking.stacker)
     selection = select_ensemble(oofs, dataset.target, metric, config.rounds)
     weights = {names[i]: selection.weights[i] for i in selection.chosen()}
-    blend = sum(w * oofs[names.index(n)].astype(np.float64) for n, w in weights.items())
+    blend = np.asarray(sum(w * oofs[names.index(n)].astype(np.float64) for n, w in weights.items()))
     blend /= blend.sum(axis=1, keepdims=True)  # stored as float32: rows sum to 1 within 1e-7
     scores = score_all(metric, dataset.target, blend)
     return EnsembleChoice("greedy", weights, scores, {n: folders[n] for n in weights})

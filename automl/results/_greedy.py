@@ -8,7 +8,7 @@ worse out of fold than its best single candidate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +40,7 @@ def select_ensemble(
     if not oofs:
         raise ValueError("ensemble selection needs at least one candidate")
     sign = 1.0 if direction(metric) == "minimize" else -1.0
+    scorer: Callable[[np.ndarray, np.ndarray], float]
     if metric == "log_loss":  # only each row's true-class probability matters: fast
         rows = np.arange(len(target))
         stacked = [np.asarray(oof, dtype=np.float64)[rows, target] for oof in oofs]

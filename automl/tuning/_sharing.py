@@ -111,7 +111,7 @@ def hold_sqlite(storage: str) -> Iterator[None]:
     database server. The lock (``<database>.lock`` beside it) is released when the process ends,
     however it ends."""
     database = make_url(storage).database
-    alone = database in (None, "", ":memory:") or not Path(database).parent.is_dir()
+    alone = not database or database == ":memory:" or not Path(database).parent.is_dir()
     if is_shared(storage) or alone:  # nothing to hold (a missing folder: opening will say so)
         yield
         return

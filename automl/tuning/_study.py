@@ -96,7 +96,8 @@ def open_study(recipe: Recipe, storage: str, *, fresh: bool) -> optuna.Study:
             pruner=make_pruner(recipe.search.pruner, recipe.search.folds),
         )
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        orig = getattr(exc, "orig", None)  # the driver's error, on the DBAPIError subclasses
+        reason = str(orig if orig else exc).splitlines()[0]
         raise UserError(f"search.storage: cannot open {hide_password(storage)}: {reason}") from None
     except ImportError:
         raise UserError(
