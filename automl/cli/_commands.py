@@ -1,200 +1,16 @@
-"""The ``automl`` command line."""
+"""The other commands: predict, validate, init, backends, plugin new, leaderboard and report."""
 
 from __future__ import annotations
 
 import json
-import signal
-import sys
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
 
+from automl.cli._app import cli, console_for, quiet_libraries
 from automl.errors import UserError
-
-# Exit status of `automl search`: 0 done, 1 no trial completed, 2 a user error (every command),
-# 130 interrupted by Ctrl-C or SIGTERM (the results of the trials that ended are written).
-EXIT_NO_TRIAL = 1
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-
-class _UserFailure(click.ClickException):
-    exit_code = EXIT_USER_ERROR
-
-
-class _Group(click.Group):
-    """Turns a :class:`UserError` from any command into one line and exit status 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            raise _UserFailure(str(exc)) from None
-
-
-def _quiet_libraries(verbose: bool, *, tensorflow: bool = True) -> None:
-    """Silence TensorFlow's start-up log and library chatter unless ``--verbose``."""
-    if verbose:
-        return
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", module="keras")
-    warnings.filterwarnings("ignore", module="tensorflow")
-    if tensorflow:
-        from automl.keras import prepare_tensorflow
-
-        prepare_tensorflow()
-
-
-def _console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, width=None if stream.isatty() else 160, highlight=False)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="automl")
-def cli() -> None:
-    """Search Keras networks for tabular classification with Optuna."""
-
-
-@cli.command()
-@click.argument("recipe", type=click.Path(path_type=Path))
-@click.option("--trials", type=click.IntRange(min=1), help="Trials to run in this call.")
-@click.option("--timeout", help="Time budget, e.g. 90s, 30m, 2h.")
-@click.option("--trial-timeout", help="Time one trial may take before it is failed, e.g. 5m.")
-@click.option(
-    "--parallel",
-    type=click.IntRange(min=1),
-    help="Trials run at once (worker processes, or Spark tasks with spark-trials).",
-)
-@click.option(
-    "--storage",
-    envvar="AUTOML_STORAGE",
-    help="Study database URL, e.g. postgresql://user@host/db: processes that name the same "
-    "one run trials of one study.",
-)
-@click.option("--backend", "backend_name", help="Backend name (see `automl backends`).")
-@click.option(
-    "--output",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run folder (default runs/<recipe name>).",
-)
-@click.option("--seed", type=int, help="Seed for splits, sampler and training.")
-@click.option("--fresh", is_flag=True, help="Delete the run's study and start over.")
-@click.option(
-    "--top",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Leaderboard rows to print.",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log too.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress: only the leaderboard and paths.")
-@click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines.")
-def search(
-    recipe: Path,
-    trials: int | None,
-    timeout: str | None,
-    trial_timeout: str | None,
-    parallel: int | None,
-    storage: str | None,
-    backend_name: str | None,
-    output: Path | None,
-    seed: int | None,
-    fresh: bool,
-    top: int,
-    verbose: bool,
-    quiet: bool,
-    as_json: bool,
-) -> None:
-    """Run the search a RECIPE describes; running it again continues the same study.
-
-    On a terminal a live line shows the trial, fold and epoch under one line per finished
-    trial; elsewhere (logs, CI) only the trial lines are printed.
-    """
-    if quiet and as_json:
-        raise click.UsageError("--quiet and --json exclude each other")
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-    _quiet_libraries(verbose)
-    from automl.cli._views import JsonEvents, LineDisplay, LiveDisplay
-    from automl.events import Progress
-    from automl.run import search as run_search
-
-    console = _console()
-    if as_json:
-        progress: Progress = JsonEvents(click.echo)
-    elif quiet:
-        progress = Progress()
-    else:
-        progress = LiveDisplay(console) if console.is_terminal else LineDisplay(console)
-    result = run_search(
-        recipe,
-        trials=trials,
-        timeout=timeout,
-        trial_timeout=trial_timeout,
-        parallel=parallel,
-        storage=storage,
-        backend=backend_name,
-        output=output,
-        seed=seed,
-        fresh=fresh,
-        progress=progress,
-    )
-    if as_json:
-        click.echo(json.dumps(_result_event(result, top), default=str))
-    else:
-        _print_result(console, result, top, quiet)
-    if result.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
-    if result.best is None:
-        reasons = [r for r in result.leaderboard.get("reason", []) if isinstance(r, str) and r]
-        first = f"; the first: {reasons[0]}" if reasons else ""
-        click.echo(f"Error: no trial completed{first}", err=True)
-        sys.exit(EXIT_NO_TRIAL)
-
-
-def _print_result(console: Any, result: Any, top: int, quiet: bool) -> None:
-    """The leaderboard, the holdout scores and where the run's files are."""
-    from automl.cli._views import render_board
-
-    if result.stopped:
-        console.print(
-            f"Stopped early ({result.stopped}): the leaderboard and best model hold the trials "
-            "that ended.",
-            markup=False,
-        )
-    if not quiet:
-        console.print(render_board(result.leaderboard, top=top))
-    if result.holdout:
-        scores = ", ".join(f"{k} {v:.4f}" for k, v in result.holdout.items())
-        console.print(f"Best model on the holdout rows: {scores}")
-    if result.best is not None:
-        console.print(f"Best model: {result.run_dir / 'best'}")
-    console.print(f"Run folder: {result.run_dir}")
-
-
-def _stop_like_ctrl_c(signum: int, frame: Any) -> None:
-    """SIGTERM ends the current trial and writes the results, as Ctrl-C does."""
-    raise KeyboardInterrupt
-
-
-def _result_event(result: Any, top: int) -> dict[str, Any]:
-    """The last JSON line of ``search --json``: where things are, holdout scores, top rows."""
-    return {
-        "event": "search_ended",
-        "run_dir": str(result.run_dir),
-        "best": str(result.run_dir / "best") if result.best is not None else None,
-        "holdout": result.holdout,
-        "interrupted": result.interrupted,
-        "stopped": result.stopped,
-        "leaderboard": json.loads(result.leaderboard.head(top).to_json(orient="records")),
-    }
 
 
 @cli.command()
@@ -209,7 +25,7 @@ def _result_event(result: Any, top: int) -> dict[str, Any]:
 @click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log.")
 def predict(bundle: Path, data: Path, output: Path | None, verbose: bool) -> None:
     """Write class probabilities for each row of DATA with the model BUNDLE."""
-    _quiet_libraries(verbose)
+    quiet_libraries(verbose)
     from automl._files import write_text
     from automl.results import ModelBundle
 
@@ -323,7 +139,7 @@ def backends(as_json: bool) -> None:
         return
     from automl.cli._views import render_backends
 
-    _console().print(render_backends(rows))
+    console_for().print(render_backends(rows))
     for failure in failures:
         click.echo(
             f"plugin '{failure['entry_point']}' ({failure['package']}) failed to load: "
@@ -365,7 +181,7 @@ def plugin_new(name: str, directory: Path) -> None:
 )
 def leaderboard(run_dir: Path, top: int, as_json: bool, storage: str | None) -> None:
     """Show the leaderboard of the run in RUN_DIR, read from its study."""
-    _quiet_libraries(False, tensorflow=False)
+    quiet_libraries(False, tensorflow=False)
     from automl.cli._views import render_board
     from automl.run import Run
 
@@ -373,19 +189,14 @@ def leaderboard(run_dir: Path, top: int, as_json: bool, storage: str | None) -> 
     if as_json:
         click.echo(board.to_json(orient="records", indent=2))
     else:
-        _console().print(render_board(board, top=top))
+        console_for().print(render_board(board, top=top))
 
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report(run_dir: Path) -> None:
     """Write report.html (figures and leaderboard) into the run folder RUN_DIR."""
-    _quiet_libraries(False, tensorflow=True)
+    quiet_libraries(False, tensorflow=True)
     from automl.run import Run, write_report
 
     click.echo(f"Wrote {write_report(Run.open(run_dir))}")
-
-
-def main() -> None:
-    """Entry point of the ``automl`` command."""
-    cli(prog_name="automl")

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from automl._version import library_versions
 from automl.data import Dataset, fit_transform
 from automl.metrics import score_all
 from automl.recipe import Recipe
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle
-from automl.results._ensemble import choose_ensemble
+from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._leaderboard import ENSEMBLE_ATTR
 from automl.spec import ModelSpec
 from automl.training import Backend, TrainSettings
@@ -72,56 +72,17 @@ def best_bundle(
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None, None
     best_trial = study.best_trial
-    mode = recipe.training.final_model
-    metric = recipe.search.metric
+    mode, metric = recipe.training.final_model, recipe.search.metric
     choice = None
     if mode == "ensemble":
         choice = choose_ensemble(
             study, search_rows, folds, trials_dir, recipe.ensemble, metric, references
         )
-    weights = choice.weights if choice is not None else None
-    method = choice.method if choice is not None else None
+    weights, method = (choice.weights, choice.method) if choice else (None, None)
     kept = _existing_bundle(folder, best_trial.number, mode, method, weights)
     if kept is not None:
         return kept, kept.info.get("holdout")
-    spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
-    if choice is not None:
-        members = choice.members()
-        cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
-    else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
-        final = "fold_ensemble" if mode == "fold_ensemble" else "refit"
-        members = train_final(
-            spec,
-            best_trial.user_attrs[record.BEST_EPOCHS],
-            search_rows,
-            folds,
-            backend,
-            settings,
-            final,
-        )
-        cv = {
-            "metric": metric,
-            "mean": best_trial.value,
-            "std": best_trial.user_attrs.get(record.STD),
-        }
-    bundle = ModelBundle(
-        members,
-        search_rows.classes,
-        search_rows.schema,
-        recipe.data.id,
-        {
-            "trial": best_trial.number,
-            "final_model": mode,
-            "ensemble": weights,
-            "ensemble_method": method,
-            "spec": spec.to_dict(),
-            "architecture": choice.describe() if choice is not None else spec.describe(),
-            "target": recipe.data.target,
-            "cv": cv,
-            "versions": library_versions(),
-        },
-        choice.stacker if choice is not None else None,
-    )
+    bundle = _new_bundle(recipe, best_trial, choice, search_rows, folds, backend, settings)
     scores = holdout_scores(bundle, holdout, metric) if holdout else None
     bundle.info["holdout"] = scores
     if choice is not None:
@@ -129,6 +90,44 @@ def best_bundle(
         study.set_user_attr(ENSEMBLE_ATTR, {**row, record.ARCHITECTURE: choice.describe()})
     bundle.save(folder)
     return bundle, scores
+
+
+def _new_bundle(
+    recipe: Recipe,
+    best_trial: FrozenTrial,
+    choice: EnsembleChoice | None,
+    search_rows: Dataset,
+    folds: Folds,
+    backend: Backend,
+    settings: TrainSettings,
+) -> ModelBundle:
+    """The bundle of the chosen ensemble's members, or of the best trial trained again."""
+    mode, metric = recipe.training.final_model, recipe.search.metric
+    spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
+    if choice is not None:
+        members = choice.members()
+        cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
+    else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
+        final = "fold_ensemble" if mode == "fold_ensemble" else "refit"
+        best_epochs = best_trial.user_attrs[record.BEST_EPOCHS]
+        members = train_final(spec, best_epochs, search_rows, folds, backend, settings, final)
+        std = best_trial.user_attrs.get(record.STD)
+        cv = {"metric": metric, "mean": best_trial.value, "std": std}
+    info = {
+        "trial": best_trial.number,
+        "final_model": mode,
+        "ensemble": choice.weights if choice else None,
+        "ensemble_method": choice.method if choice else None,
+        "spec": spec.to_dict(),
+        "architecture": choice.describe() if choice is not None else spec.describe(),
+        "target": recipe.data.target,
+        "cv": cv,
+        "versions": library_versions(),
+    }
+    stacker = choice.stacker if choice is not None else None
+    return ModelBundle(
+        members, search_rows.classes, search_rows.schema, recipe.data.id, info, stacker
+    )
 
 
 def _existing_bundle(
