@@ -15,7 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from automl.results import ModelBundle
-from automl.run import LOCK_FILE, RunFolder
+from automl.run import RunFolder
 from automl.tuning import connect_storage
 
 RECIPE = """
@@ -76,7 +76,7 @@ def test_sigterm_then_sigkill_then_resume(tmp_path: Path) -> None:
     os.kill(second.pid, signal.SIGKILL)
     second.communicate(timeout=60)
     names = sorted(p.name for p in run_dir.iterdir())
-    assert not [n for n in names if n.endswith(".tmp") or (n.startswith(".") and n != LOCK_FILE)]
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")], names
     ModelBundle.load(run_dir / "best")
 
     study = optuna.load_study(study_name="killme", storage=RunFolder(run_dir).default_storage)

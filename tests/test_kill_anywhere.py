@@ -25,7 +25,7 @@ import pytest
 from optuna.trial import TrialState
 
 from automl.results import ModelBundle
-from automl.run import LOCK_FILE, RunFolder
+from automl.run import RunFolder
 
 RECIPE = """
 name: anywhere
@@ -122,7 +122,7 @@ def test_sigkill_anywhere_loses_nothing_and_the_run_resumes(tmp_path: Path) -> N
     now = completed(run_dir)
     assert {n: now.get(n) for n in kept} == kept, log
     assert len(now) >= len(kept) + 1
-    leftovers = sorted(p.name for p in run_dir.rglob(".*") if p != run_dir / LOCK_FILE)
+    leftovers = sorted(p.name for p in run_dir.rglob(".*"))
     assert leftovers == [], (leftovers, log)
     bundle = ModelBundle.load(run_dir / "best")
     assert bundle.info["trial"] in now

@@ -21,7 +21,7 @@ from automl.events import Stop, StopReason
 from automl.keras import LocalBackend
 from automl.recipe import load_recipe
 from automl.results import build_leaderboard
-from automl.run import LOCK_FILE, RunFolder, recorded_recipe, run_recipe
+from automl.run import RunFolder, recorded_recipe, run_recipe
 from automl.spec import ModelSpec
 from automl.training import FoldData, FoldResult, TrainSettings
 from automl.tuning import Budget, evaluate_spec, make_pruner, make_sampler, run_trials, suggest_spec
@@ -115,7 +115,7 @@ def test_a_search_writes_the_run_folder(finished) -> None:
         "run.json",
         "predictions.csv",
     } <= names
-    assert not [n for n in names if n.endswith(".tmp") or (n.startswith(".") and n != LOCK_FILE)]
+    assert not [n for n in names if n.endswith(".tmp") or n.startswith(".")]
     record = json.loads((result.run_dir / "run.json").read_text())
     assert record["trials"] == {"complete": 3}
     assert record["best"]["trial"] == result.study.best_trial.number

@@ -21,6 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 from automl.results import ModelBundle
+from automl.run import LOCK_FILE
 from automl.testing import tiny_table
 from automl.tuning import connect_storage
 
@@ -104,7 +105,7 @@ def test_two_processes_run_one_study(postgres, folder) -> None:
     assert "Leaderboard (6 of 6 trials)" in board.stdout
     bundle = ModelBundle.load(run_dir / "best")
     assert bundle.info["trial"] == study.best_trial.number
-    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")]
+    assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".") and p.name != LOCK_FILE]
 
 
 def test_a_killed_process_loses_only_its_trial_in_flight(postgres, folder) -> None:

@@ -10,7 +10,7 @@ A run folder holds::
     trials/<key>/            a complete trial's fold models and out-of-fold predictions
     reference/, extra_trees/ the references' fold models
     report.html and PNGs     the report
-    .automl.lock             held while the best bundle is written (processes sharing a study)
+    .automl.lock             held while the best bundle is written, when processes share a study
     study.db.lock            held by the one process a SQLite study takes at a time
 
 Every write is atomic (:mod:`automl._files`), so a killed run leaves whole files and temporaries

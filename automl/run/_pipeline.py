@@ -223,7 +223,8 @@ def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | No
     reference_folders = {
         r.name: run.folder.reference(r.name) for r in references(recipe) if joining
     }
-    with run.folder.only_writer():  # another process on the study may write the same bundle
+    shared = is_shared(run.storage)  # then another process on the study may write the bundle
+    with run.folder.only_writer() if shared else contextlib.nullcontext():
         best, scores = best_bundle(
             recipe,
             run.study,

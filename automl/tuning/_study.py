@@ -10,7 +10,12 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from automl.errors import UserError
 from automl.metrics import direction
@@ -24,8 +29,9 @@ def connect_storage(
 ) -> optuna.storages.RDBStorage:
     """Open an Optuna database, riding out another process creating its tables at the same moment.
 
-    Two processes opening a new database together race to write its schema version; the loser
-    sees a unique-constraint or locked-database error, and a moment later finds the schema made.
+    Two processes opening a new database together race to write its schema; the loser sees a
+    unique-constraint, locked-database or (PostgreSQL) "type already exists" error, and a moment
+    later finds the schema made.
     ``heartbeat`` (seconds) turns on Optuna's heartbeats for a study several processes share.
     A plain ``postgresql://`` URL uses psycopg 3 (``pip install 'automl[postgres]'``).
     """
@@ -39,7 +45,7 @@ def connect_storage(
         for attempt in range(1, attempts):
             try:
                 return optuna.storages.RDBStorage(address, **options)
-            except (IntegrityError, OperationalError):
+            except (IntegrityError, OperationalError, ProgrammingError):
                 time.sleep(0.2 * attempt)
         return optuna.storages.RDBStorage(address, **options)
 
