@@ -13,7 +13,7 @@ from automl.data import Dataset, load_dataset
 from automl.errors import UserError
 from automl.events import Stop, StopReason
 from automl.recipe import Recipe, load_recipe
-from automl.results import ModelBundle, SearchResult, build_leaderboard
+from automl.results import BUNDLE_FILE, ModelBundle, SearchResult, build_leaderboard
 from automl.run._folder import RunFolder
 from automl.tuning import connect_storage
 
@@ -78,9 +78,9 @@ class Run:
     @functools.cached_property
     def best(self) -> ModelBundle | None:
         """The best model bundle, or ``None`` when the run wrote none."""
-        if self._best is None and (self.folder.best / "bundle.json").is_file():
-            self._best = ModelBundle.load(self.folder.best)
-        return self._best
+        if self._best is not None or not (self.folder.best / BUNDLE_FILE).is_file():
+            return self._best
+        return ModelBundle.load(self.folder.best)
 
     @property
     def holdout(self) -> dict[str, float] | None:
