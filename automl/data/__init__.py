@@ -8,6 +8,7 @@ from automl.data._dataset import (
     prepare_features,
     read_features,
     read_table,
+    typical_row,
 )
 from automl.data._preprocess import build_preprocessor, fit_transform
 
@@ -20,4 +21,5 @@ __all__ = [
     "prepare_features",
     "read_features",
     "read_table",
+    "typical_row",
 ]

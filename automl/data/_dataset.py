@@ -268,6 +268,21 @@ def read_features(
     return features, ids
 
 
+def typical_row(features: pd.DataFrame) -> dict[str, object]:
+    """One row of typical values: each numeric column's median, each other column's most frequent
+    value (``None`` for a column with no value at all)."""
+    row: dict[str, object] = {}
+    for name in features.columns:
+        column = features[name].dropna()
+        if column.empty:
+            row[str(name)] = None
+        elif pd.api.types.is_numeric_dtype(column):
+            row[str(name)] = float(column.median())
+        else:
+            row[str(name)] = _plain(column.mode().iloc[0])
+    return row
+
+
 def _line(mask: np.ndarray) -> int:
     """File line of the first flagged row (the header is line 1)."""
     return int(np.argmax(mask)) + 2

@@ -17,6 +17,7 @@ from automl.keras._fold import (
     releasing_traced_graphs,
     runs_eagerly,
     stop_on_nan,
+    traced_predictor,
 )
 from automl.keras._local import LocalBackend
 from automl.keras._network import build_model, make_optimizer
@@ -36,4 +37,5 @@ __all__ = [
     "releasing_traced_graphs",
     "runs_eagerly",
     "stop_on_nan",
+    "traced_predictor",
 ]

@@ -29,7 +29,7 @@ import pandas as pd
 from automl._files import replace_folder
 from automl.data import FeatureSchema, read_features
 from automl.errors import UserError
-from automl.keras import predict_proba
+from automl.keras import predict_proba, traced_predictor
 from automl.results._artifacts import load_model, save_model
 from automl.results._stacking import stacked_proba
 
@@ -47,6 +47,7 @@ class Member:
     preprocessor: Any
     weight: float = 1.0
     group: int = 0
+    traced: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -78,13 +79,48 @@ class ModelBundle:
         """The most probable class label of each row."""
         return np.asarray(self.classes, dtype=object)[self.predict_proba(features).argmax(axis=1)]
 
-    def predict_file(self, path: Path) -> pd.DataFrame:
-        """Read a CSV/Parquet file and return the id column (if any) and one column per class."""
-        features, ids = read_features(path, self.schema, self.id_column)
-        frame = pd.DataFrame(self.predict_proba(features), columns=[str(c) for c in self.classes])
+    @property
+    def label_column(self) -> str:
+        """The name of the predicted label's column: the target column's name (as AutoGluon
+        names its predictions), or ``label`` when the bundle does not know it."""
+        return str(self.info.get("target") or "label")
+
+    @property
+    def example_row(self) -> dict[str, Any]:
+        """Typical feature values (numeric medians, most frequent categories of the training
+        rows) to show as a sample request; zeros and no category for a bundle without them."""
+        stored = self.info.get("example") or {}
+        return {
+            column: stored.get(column, None if column in self.schema.categorical else 0.0)
+            for column in self.schema.columns
+        }
+
+    def trace(self) -> None:
+        """Predict through one traced graph per Keras member from now on (see
+        :func:`automl.keras.traced_predictor`): what a server does before it warms up."""
+        for member in self.members:
+            if not hasattr(member.model, "predict_proba") and member.traced is None:
+                member.traced = traced_predictor(member.model)
+
+    def prediction_frame(
+        self, features: pd.DataFrame, ids: pd.Series | None = None, *, proba_only: bool = False
+    ) -> pd.DataFrame:
+        """The id column (when ``ids`` is given), the predicted label (unless ``proba_only``) and
+        one probability column per class, in :attr:`classes` order: what ``automl predict``
+        writes."""
+        proba = self.predict_proba(features)
+        frame = pd.DataFrame(proba, columns=[str(c) for c in self.classes])
+        if not proba_only:
+            labels = np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
+            frame.insert(0, self.label_column, labels)
         if ids is not None:
             frame.insert(0, self.id_column, ids.to_numpy())
         return frame
+
+    def predict_file(self, path: Path, *, proba_only: bool = False) -> pd.DataFrame:
+        """Read a CSV/Parquet file and return its :meth:`prediction_frame`."""
+        features, ids = read_features(path, self.schema, self.id_column)
+        return self.prediction_frame(features, ids, proba_only=proba_only)
 
     def save(self, path: Path) -> None:
         """Write the bundle folder atomically (a killed write leaves the previous bundle intact)."""
@@ -171,4 +207,6 @@ def _member_proba(member: Member, features: pd.DataFrame) -> np.ndarray:
     x = member.preprocessor.transform(features)
     if hasattr(member.model, "predict_proba"):  # scikit-learn
         return member.model.predict_proba(x)
+    if member.traced is not None:
+        return member.traced(x)
     return predict_proba(member.model, x)

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl._version import library_versions
-from automl.data import Dataset, fit_transform
+from automl.data import Dataset, fit_transform, typical_row
 from automl.metrics import score_all
 from automl.recipe import Recipe
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle
@@ -121,6 +121,7 @@ def _new_bundle(
         "spec": spec.to_dict(),
         "architecture": choice.describe() if choice is not None else spec.describe(),
         "target": recipe.data.target,
+        "example": typical_row(search_rows.features),
         "cv": cv,
         "versions": library_versions(),
     }
