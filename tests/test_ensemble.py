@@ -141,7 +141,7 @@ def test_the_leaderboard_shows_the_ensemble_and_the_references(ensembled) -> Non
     assert kinds == ["ExtraTrees", "HistGradientBoosting"]
     assert pd.isna(ensemble["trial"]) and references["trial"].isna().all()
     for name in ("reference", "extra_trees"):  # each reference keeps its fold models
-        assert len(list((result.run_dir / name).glob("fold_*.joblib"))) == 2
+        assert len(list((result.run_dir / name).glob("fold_*.skops"))) == 2
     on_disk = (result.run_dir / "leaderboard.md").read_text()
     assert "| ensemble |" in on_disk and "| reference |" in on_disk
 
@@ -168,7 +168,7 @@ def _assert_the_command_line_predicts_as_the_loaded_bundle(best: Path, tmp_path:
     rows.drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
     out = tmp_path / "predictions.csv"
     cli_run = CliRunner().invoke(
-        cli, ["predict", str(best), str(tmp_path / "new.csv"), "-o", str(out)]
+        cli, ["predict", str(best), str(tmp_path / "new.csv"), "-o", str(out), "--proba-only"]
     )
     assert cli_run.exit_code == 0, cli_run.output
     predictions = pd.read_csv(out).drop(columns="id").to_numpy()
@@ -194,7 +194,7 @@ def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp
     stacked = search({**recipe, "ensemble": {**recipe["ensemble"], "method": "stack"}}, trials=1)
     best = stacked.run_dir / "best"
     manifest = json.loads((best / "bundle.json").read_text())
-    assert manifest["format"] == 2 and manifest["ensemble_method"] == "stack"
+    assert manifest["format"] == 3 and manifest["ensemble_method"] == "stack"
     assert (best / manifest["stacker"]).is_file()
     candidates = manifest["ensemble"]  # every one: the two best trials and both references
     assert len(candidates) == 4 and {"reference", "extra trees"} <= set(candidates)
@@ -251,6 +251,6 @@ def test_a_stacked_bundle_round_trips_and_a_newer_format_is_refused(tmp_path: Pa
         loaded.predict_proba(features), bundle.predict_proba(features), atol=1e-6
     )
     manifest = json.loads((tmp_path / "best" / "bundle.json").read_text())
-    (tmp_path / "best" / "bundle.json").write_text(json.dumps({**manifest, "format": 3}))
-    with pytest.raises(UserError, match="format 3 needs a newer automl"):
+    (tmp_path / "best" / "bundle.json").write_text(json.dumps({**manifest, "format": 4}))
+    with pytest.raises(UserError, match="format 4 needs a newer automl"):
         ModelBundle.load(tmp_path / "best")

@@ -13,7 +13,7 @@ from automl.results._artifacts import (
     save_fold_models,
     save_model,
 )
-from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle
+from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, verify_bundle
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._final import best_bundle, holdout_scores, train_final
 from automl.results._greedy import Selection, select_ensemble
@@ -27,6 +27,7 @@ from automl.results._leaderboard import (
 from automl.results._outcome import SearchResult
 from automl.results._references import Reference, ensure_reference, references
 from automl.results._stacking import Stacking, fit_stacker, stacked_proba
+from automl.results._upgrade import upgrade_bundle
 
 __all__ = [
     "BUNDLE_FILE",
@@ -60,4 +61,6 @@ __all__ = [
     "stacked_proba",
     "to_markdown",
     "train_final",
+    "upgrade_bundle",
+    "verify_bundle",
 ]

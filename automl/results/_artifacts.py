@@ -4,8 +4,13 @@ Each trial gets a folder ``<key>/`` in the run folder's trials folder, written a
 
     oof.npy                  float32 class probabilities of every search row, predicted by the
                              fold model that did not train on it
-    fold_<k>.keras           the fold models (Keras) or fold_<k>.joblib (scikit-learn)
-    preprocessor_<k>.joblib  each fold's fitted preprocessor
+    fold_<k>.keras           the fold models (Keras) or fold_<k>.skops (scikit-learn)
+    preprocessor_<k>.skops   each fold's fitted preprocessor
+
+Nothing here is a pickle: scikit-learn objects are skops files of trusted types
+(:mod:`automl.results._sklearn_storage`) and Keras files are checked before Keras opens them
+(:mod:`automl.results._keras_check`). A folder of an older layout holds no such files and counts
+as empty, so its trial is trained again when needed.
 
 The key is a hash of the trial's spec: training is seeded, so a trial run again (a resumed run)
 writes the same folder again.
@@ -19,10 +24,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
 from automl._files import replace_folder
+from automl.results._keras_check import check_keras_file
+from automl.results._sklearn_storage import SKOPS_SUFFIX, load_sklearn, save_sklearn
 from automl.spec import ModelSpec
 from automl.tuning import Evaluation, Folds
 
@@ -52,13 +58,16 @@ def save_fold_models(folder: Path, oof: np.ndarray, models: Iterable[tuple[Any, 
             np.save(handle, oof.astype(np.float32))
         for index, (model, preprocessor) in enumerate(models, start=1):
             save_model(model, staging / f"fold_{index}")
-            joblib.dump(preprocessor, staging / f"preprocessor_{index}.joblib")
+            save_sklearn(preprocessor, _preprocessor_path(staging, index))
 
     replace_folder(folder, fill)
 
 
 def load_oof(folder: Path) -> np.ndarray | None:
-    """The stored out-of-fold predictions, or ``None`` when the folder holds none."""
+    """The stored out-of-fold predictions, or ``None`` when the folder holds none (or holds an
+    older layout's pickled fold models)."""
+    if not _preprocessor_path(folder, 1).is_file():
+        return None
     try:
         return np.load(folder / OOF_FILE, allow_pickle=False)
     except (OSError, ValueError):
@@ -69,38 +78,41 @@ def load_fold_models(folder: Path) -> list[tuple[Any, Any]]:
     """The (model, preprocessor) pairs :func:`save_fold_models` wrote, in fold order."""
     pairs = []
     index = 1
-    while (folder / f"preprocessor_{index}.joblib").is_file():
+    while _preprocessor_path(folder, index).is_file():
         model = load_model(folder / f"fold_{index}")
-        pairs.append((model, joblib.load(folder / f"preprocessor_{index}.joblib")))
+        pairs.append((model, load_sklearn(_preprocessor_path(folder, index))))
         index += 1
     return pairs
 
 
 def save_model(model: Any, stem: Path) -> str:
-    """Save a Keras model as ``<stem>.keras`` or a scikit-learn one as ``<stem>.joblib``.
-
-    scikit-learn models are compressed: a forest of deep trees shrinks about six times.
-    """
+    """Save a Keras model as ``<stem>.keras`` or a scikit-learn one as ``<stem>.skops``."""
     if hasattr(model, "save"):
         path = stem.with_suffix(".keras")
         model.save(path)
     else:
-        path = stem.with_suffix(".joblib")
-        joblib.dump(model, path, compress=1)
+        path = stem.with_suffix(SKOPS_SUFFIX)
+        save_sklearn(model, path)
     return path.name
 
 
 def load_model(stem_or_path: Path) -> Any:
-    """Load what :func:`save_model` wrote (Keras in safe mode); the suffix may be left off."""
+    """Load what :func:`save_model` wrote, checked first (Keras then in safe mode); the suffix may
+    be left off."""
     path = Path(stem_or_path)
-    if path.suffix not in {".keras", ".joblib"}:
+    if path.suffix not in {".keras", SKOPS_SUFFIX}:
         keras_path = path.with_suffix(".keras")
-        path = keras_path if keras_path.is_file() else path.with_suffix(".joblib")
-    if path.suffix == ".joblib":
-        return joblib.load(path)
+        path = keras_path if keras_path.is_file() else path.with_suffix(SKOPS_SUFFIX)
+    if path.suffix == SKOPS_SUFFIX:
+        return load_sklearn(path)
+    check_keras_file(path)
     import keras
 
     return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def _preprocessor_path(folder: Path, index: int) -> Path:
+    return folder / f"preprocessor_{index}{SKOPS_SUFFIX}"
 
 
 def keep_only(trials_dir: Path, keys: Iterable[str]) -> None:

@@ -1,18 +1,23 @@
 """The saved best model: Keras model(s), fitted preprocessor(s), classes, schema, spec, metrics.
 
-A bundle is a folder::
+A bundle is a folder (format 3)::
 
-    bundle.json              classes, feature schema, id column, members, spec, metrics, versions
+    bundle.json              classes, feature schema, id column, members, spec, metrics, versions,
+                             and the sha256 of every other file
     model.keras              one member per model (refit: one; fold ensemble: one per fold;
                              ensemble: the fold models of each chosen trial, weighted)
-    model_<n>.joblib         a scikit-learn member (the gradient boosting reference)
-    preprocessor.joblib      the member's fitted scikit-learn preprocessor
-    stacker.joblib           a stacked ensemble's logistic regression (format 2): each member
-                             belongs to a group (a candidate), and the stacker combines the
-                             groups' weighted means
+    model_<n>.skops          a scikit-learn member (a reference: gradient boosting, extra trees)
+    preprocessor_<n>.skops   a fitted preprocessor; members trained on the same rows with the same
+                             transform share one
+    stacker.skops            a stacked ensemble's logistic regression: each member belongs to a
+                             group (a candidate), and the stacker combines the groups' weighted
+                             means
 
-Keras models load with Keras safe mode; the joblib files are local files the run wrote, never
-bytes from a network. Predicting needs neither Spark nor the recipe.
+Loading runs none of the bundle's code: every file must match its recorded digest, scikit-learn
+parts are skops files of trusted types only, and Keras files pass a check of their config before
+Keras opens them in safe mode (:func:`verify_bundle`). Formats 1 and 2 held pickles; they are
+refused with the command that converts one you trust (:mod:`automl.results._upgrade`).
+Predicting needs neither Spark nor the recipe.
 """
 
 from __future__ import annotations
@@ -22,20 +27,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from automl._files import replace_folder
+from automl._files import replace_folder, sha256_of
 from automl.data import FeatureSchema, read_features
 from automl.errors import UserError
 from automl.keras import predict_proba, traced_predictor
 from automl.results._artifacts import load_model, save_model
+from automl.results._keras_check import check_keras_file
+from automl.results._sklearn_storage import (
+    SKOPS_SUFFIX,
+    check_sklearn_file,
+    load_sklearn,
+    save_sklearn,
+)
 from automl.results._stacking import stacked_proba
 
 BUNDLE_FILE = "bundle.json"
-STACKER_FILE = "stacker.joblib"
-BUNDLE_FORMAT = 2  # 1: a weighted mean of the members; 2: may hold a stacker
+STACKER_FILE = f"stacker{SKOPS_SUFFIX}"
+BUNDLE_FORMAT = 3  # 1 and 2 held pickles (2: with a stacker); 3: skops files and digests
+_MANIFEST_KEYS = {"format", "files", "classes", "schema", "id_column", "members", "stacker"}
 
 
 @dataclass
@@ -127,67 +139,56 @@ class ModelBundle:
         replace_folder(Path(path), self._write)
 
     def _write(self, folder: Path) -> None:
-        entries = []
-        for index, member in enumerate(self.members):
-            stem = "model" if len(self.members) == 1 else f"model_{index + 1}"
-            prep = "preprocessor" if len(self.members) == 1 else f"preprocessor_{index + 1}"
-            model_file = save_model(member.model, folder / stem)
-            joblib.dump(member.preprocessor, folder / f"{prep}.joblib")
+        import joblib  # its hash of an object's fitted state, to share equal preprocessors
+
+        entries: list[dict[str, Any]] = []
+        preprocessors: dict[str, str] = {}  # fitted state's hash: file name
+        for index, member in enumerate(self.members, start=1):
+            stem = "model" if len(self.members) == 1 else f"model_{index}"
+            key = joblib.hash(member.preprocessor)
+            if key not in preprocessors:
+                preprocessors[key] = f"preprocessor_{len(preprocessors) + 1}{SKOPS_SUFFIX}"
+                save_sklearn(member.preprocessor, folder / preprocessors[key])
             entries.append(
                 {
-                    "model": model_file,
-                    "preprocessor": f"{prep}.joblib",
+                    "model": save_model(member.model, folder / stem),
+                    "preprocessor": preprocessors[key],
                     "weight": member.weight,
                     "group": member.group,
                 }
             )
         stacking = {}
         if self.stacker is not None:
-            joblib.dump(self.stacker, folder / STACKER_FILE)
+            save_sklearn(self.stacker, folder / STACKER_FILE)
             stacking = {"stacker": STACKER_FILE}
         manifest = {
-            "format": BUNDLE_FORMAT if stacking else 1,
+            "format": BUNDLE_FORMAT,
             **stacking,
             "classes": list(self.classes),
             "schema": self.schema.to_dict(),
             "id_column": self.id_column,
             "members": entries,
             **self.info,
+            "files": {p.name: sha256_of(p) for p in sorted(folder.iterdir())},
         }
         (folder / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> ModelBundle:
-        """Load a bundle folder written by :meth:`save` (Keras safe mode on)."""
+        """Load a bundle folder written by :meth:`save`, after :func:`verify_bundle` passed it."""
         folder = Path(path)
-        manifest_path = folder / BUNDLE_FILE
-        if not manifest_path.is_file():
-            raise UserError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if manifest.get("format", 1) > BUNDLE_FORMAT:
-                raise UserError(
-                    f"{folder}: bundle format {manifest['format']} needs a newer automl "
-                    f"(this one reads up to {BUNDLE_FORMAT})"
-                )
-            members = [
-                Member(
-                    load_model(folder / e["model"]),
-                    joblib.load(folder / e["preprocessor"]),
-                    float(e["weight"]),
-                    int(e.get("group", 0)),
-                )
-                for e in manifest["members"]
-            ]
-            stacker = manifest.get("stacker")
-            stacker = joblib.load(folder / stacker) if stacker else None
-        except (OSError, ValueError, KeyError) as exc:
-            raise UserError(f"{folder}: damaged model bundle: {exc}") from None
-        info = {
-            k: v
-            for k, v in manifest.items()
-            if k not in {"format", "classes", "schema", "id_column", "members", "stacker"}
-        }
+        manifest = verify_bundle(folder)
+        preprocessors: dict[str, Any] = {}
+        members = []
+        for entry in manifest["members"]:
+            name = entry["preprocessor"]
+            if name not in preprocessors:
+                preprocessors[name] = load_sklearn(folder / name)
+            model = load_model(folder / entry["model"])
+            weight, group = float(entry["weight"]), int(entry.get("group", 0))
+            members.append(Member(model, preprocessors[name], weight, group))
+        stacker = load_sklearn(folder / manifest["stacker"]) if "stacker" in manifest else None
+        info = {k: v for k, v in manifest.items() if k not in _MANIFEST_KEYS}
         return cls(
             members,
             tuple(manifest["classes"]),
@@ -196,6 +197,67 @@ class ModelBundle:
             info,
             stacker,
         )
+
+
+def verify_bundle(path: Path) -> dict[str, Any]:
+    """Check a bundle folder without loading a model (nor TensorFlow) and return its manifest.
+
+    One line for the first problem: no ``bundle.json``, an old (pickled) or newer format, a file
+    missing or not matching its sha256, a member file the manifest does not list, a scikit-learn
+    file holding an untrusted type, a Keras file naming a class automl does not build.
+    """
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise UserError(f"{folder}: damaged model bundle: {BUNDLE_FILE} lists no file digests")
+    for name, digest in files.items():
+        if Path(name).name != name or not (folder / name).is_file():
+            raise UserError(f"{folder}: damaged model bundle: {name} is missing")
+        if sha256_of(folder / name) != digest:
+            raise UserError(
+                f"{folder}: damaged model bundle: {name} does not match the sha256 in "
+                f"{BUNDLE_FILE} (changed or replaced after it was written)"
+            )
+    try:
+        parts = [e["model"] for e in manifest["members"]]
+        parts += [e["preprocessor"] for e in manifest["members"]]
+        parts += [manifest["stacker"]] if "stacker" in manifest else []
+        FeatureSchema.from_dict(manifest["schema"])
+        tuple(manifest["classes"])
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{folder}: damaged model bundle: {BUNDLE_FILE} lacks {exc}") from None
+    for name in parts:
+        if name not in files:
+            raise UserError(f"{folder}: damaged model bundle: {name} has no recorded sha256")
+        if name.endswith(SKOPS_SUFFIX):
+            check_sklearn_file(folder / name)
+        else:
+            check_keras_file(folder / name)
+    return manifest
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A bundle folder's ``bundle.json``, refused in one line when it is not format 3."""
+    manifest_path = folder / BUNDLE_FILE
+    if not manifest_path.is_file():
+        raise UserError(f"{folder}: not a model bundle (no {BUNDLE_FILE})")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        version = int(manifest.get("format", 1))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise UserError(f"{folder}: damaged model bundle: {BUNDLE_FILE}: {exc}") from None
+    if version > BUNDLE_FORMAT:
+        raise UserError(
+            f"{folder}: bundle format {version} needs a newer automl "
+            f"(this one reads up to {BUNDLE_FORMAT})"
+        )
+    if version < BUNDLE_FORMAT:
+        raise UserError(
+            f"{folder}: bundle format {version} holds pickles, which run code when loaded; "
+            f"convert a bundle you trust with: automl bundle upgrade {folder} -o NEW_FOLDER"
+        )
+    return manifest
 
 
 def _weighted_mean(members: list[Member], features: pd.DataFrame) -> np.ndarray:

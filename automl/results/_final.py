@@ -3,7 +3,6 @@ ensemble of :mod:`automl.results._ensemble`; its holdout scores; the bundle writ
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl._version import library_versions
 from automl.data import Dataset, fit_transform, typical_row
+from automl.errors import UserError
 from automl.metrics import score_all
 from automl.recipe import Recipe
-from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle
+from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, read_manifest
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._leaderboard import ENSEMBLE_ATTR
 from automl.spec import ModelSpec
@@ -134,13 +134,16 @@ def _new_bundle(
 def _existing_bundle(
     folder: Path, trial: int, mode: str, method: str | None, weights: dict[str, float] | None
 ) -> ModelBundle | None:
-    """The saved bundle, when it already holds this final model."""
+    """The saved bundle, when it already holds this final model; ``None`` when there is none, or
+    one of an older format or damaged (the run writes it again)."""
+    if not (folder / BUNDLE_FILE).is_file():
+        return None
     try:
-        manifest = json.loads((folder / BUNDLE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = read_manifest(folder)
+        if (manifest.get("trial"), manifest.get("final_model")) != (trial, mode):
+            return None
+        if (manifest.get("ensemble_method"), manifest.get("ensemble")) != (method, weights):
+            return None
+        return ModelBundle.load(folder)
+    except UserError:
         return None
-    if (manifest.get("trial"), manifest.get("final_model")) != (trial, mode):
-        return None
-    if (manifest.get("ensemble_method"), manifest.get("ensemble")) != (method, weights):
-        return None
-    return ModelBundle.load(folder)

@@ -1,0 +1,268 @@
+"""Bundle format 3: loading runs none of the bundle's code, digests catch a changed file, equal
+preprocessors are stored once, and `automl bundle upgrade` converts an old pickled bundle."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import joblib
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier
+
+from automl._files import sha256_of
+from automl.cli import cli
+from automl.data import FeatureSchema, fit_transform
+from automl.errors import UserError
+from automl.keras import LocalBackend, build_model
+from automl.recipe import ACTIVATIONS, INITIALIZERS, TRANSFORMS
+from automl.results import Member, ModelBundle, fit_stacker, verify_bundle
+from automl.results._keras_check import check_keras_file
+from automl.results._sklearn_storage import load_sklearn, save_sklearn
+from automl.spec import ModelSpec
+from automl.training import TrainSettings
+
+SCHEMA = FeatureSchema(("x1", "x2", "colour"), ("colour",))
+CLASSES = ("Class_1", "Class_2", "Class_10")
+
+
+@pytest.fixture(scope="module")
+def table():
+    from sample_tables import make_table
+
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def target(table) -> np.ndarray:
+    return table["label"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def stacked(table, target) -> ModelBundle:
+    """Two Keras members sharing one preprocessor (group 0), a gradient boosting member with a
+    log1p preprocessor (group 1), and a stacker over the two groups."""
+    features = table[list(SCHEMA.columns)]
+    plain, (x,) = fit_transform(SCHEMA, features)
+    again, _ = fit_transform(SCHEMA, features)  # fitted on the same rows: equal to `plain`
+    logged, (x_log,) = fit_transform(SCHEMA, features, transform="log1p")
+    backend = LocalBackend()
+    networks = [
+        backend.fit(ModelSpec(hidden_units=(units,)), x, target, 3, TrainSettings(1), 1)
+        for units in (4, 6)
+    ]
+    boosting = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x_log, target)
+    members = [
+        Member(networks[0], plain, 0.5, 0),
+        Member(networks[1], again, 0.5, 0),
+        Member(boosting, logged, 1.0, 1),
+    ]
+    bundle = ModelBundle(members, CLASSES, SCHEMA, "id", {"trial": 0, "target": "label"})
+    folds = [(np.arange(len(x)) % 2 == k, np.arange(len(x)) % 2 != k) for k in (0, 1)]
+    folds = [(np.flatnonzero(a), np.flatnonzero(b)) for a, b in folds]
+    groups = [bundle.predict_proba(features)] * 2  # any two probability matrices will do
+    bundle.stacker = fit_stacker(groups, target, folds).stacker
+    return bundle
+
+
+@pytest.fixture
+def saved(stacked, tmp_path: Path) -> Path:
+    stacked.save(tmp_path / "best")
+    return tmp_path / "best"
+
+
+def test_a_stacked_bundle_predicts_the_same_after_loading(stacked, saved, table) -> None:
+    loaded = ModelBundle.load(saved)
+    rows = table[list(SCHEMA.columns)]
+    np.testing.assert_allclose(loaded.predict_proba(rows), stacked.predict_proba(rows), atol=1e-7)
+    assert loaded.info == stacked.info
+
+
+def test_equal_preprocessors_are_stored_once(saved) -> None:
+    manifest = json.loads((saved / "bundle.json").read_text())
+    assert manifest["format"] == 3
+    assert [m["preprocessor"] for m in manifest["members"]] == [
+        "preprocessor_1.skops",
+        "preprocessor_1.skops",
+        "preprocessor_2.skops",
+    ]
+    assert sorted(manifest["files"]) == sorted(
+        p.name for p in saved.iterdir() if p.name != "bundle.json"
+    )
+    assert not list(saved.glob("*.joblib"))
+
+
+def test_every_trusted_kind_of_scikit_learn_object_round_trips(table, target, tmp_path) -> None:
+    features = table[list(SCHEMA.columns)]
+    objects = [fit_transform(SCHEMA, features, transform=t)[0] for t in TRANSFORMS]
+    x = objects[0].transform(features)
+    objects += [
+        HistGradientBoostingClassifier(max_iter=3, early_stopping=True).fit(x, target),
+        ExtraTreesClassifier(n_estimators=3, random_state=0).fit(x, target),
+        ExtraTreesClassifier(n_estimators=3, random_state=0).fit(x, target == 1),
+    ]
+    for index, fitted in enumerate(objects):
+        save_sklearn(fitted, tmp_path / f"{index}.skops")
+        loaded = load_sklearn(tmp_path / f"{index}.skops")
+        method = "predict_proba" if hasattr(fitted, "predict_proba") else "transform"
+        np.testing.assert_array_equal(
+            getattr(loaded, method)(x if index >= 4 else features),
+            getattr(fitted, method)(x if index >= 4 else features),
+        )
+
+
+def test_every_network_the_space_builds_passes_the_keras_check(tmp_path: Path) -> None:
+    specs = [ModelSpec(hidden_units=(3,), activation=a) for a in ACTIVATIONS]
+    specs += [ModelSpec(hidden_units=(3,), initializer=i) for i in INITIALIZERS]
+    specs += [ModelSpec(hidden_units=(3, 3), batch_norm=True, dropout=0.2, input_dropout=0.1)]
+    specs += [ModelSpec(hidden_units=(3,), optimizer=o) for o in ("sgd", "adamw", "nadam")]
+    for index, spec in enumerate(specs):
+        path = tmp_path / f"{index}.keras"
+        build_model(spec, 4, 3).save(path)
+        check_keras_file(path)
+
+
+def _rewrite_zip(path: Path, name: str, change) -> None:
+    with zipfile.ZipFile(path) as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    entries[name] = change(entries[name])
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, data in entries.items():
+            archive.writestr(n, data)
+
+
+def _record_digest(folder: Path, name: str) -> None:
+    manifest = json.loads((folder / "bundle.json").read_text())
+    manifest["files"][name] = sha256_of(folder / name)
+    (folder / "bundle.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture
+def calls_to_system(monkeypatch) -> list[str]:
+    """Every call of os.system (there must be none), recorded instead of run."""
+    calls: list[str] = []
+    monkeypatch.setattr(os, "system", lambda command: calls.append(command) or 0)
+    return calls
+
+
+def _call_os_system(node):
+    """A skops schema whose signed_log1p function node names os.system instead."""
+    if isinstance(node, dict):
+        if node.get("__class__") == "signed_log1p":
+            node = {**node, "__module__": "os", "__class__": "system"}
+        return {key: _call_os_system(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_call_os_system(value) for value in node]
+    return node
+
+
+def test_a_skops_file_naming_os_system_is_refused(saved, calls_to_system) -> None:
+    crafted = saved / "preprocessor_2.skops"
+    _rewrite_zip(
+        crafted,
+        "schema.json",
+        lambda data: json.dumps(_call_os_system(json.loads(data))).encode(),
+    )
+    schema = zipfile.ZipFile(crafted).read("schema.json")
+    assert b'"__class__": "system", "__module__": "os"' in schema
+    _record_digest(saved, crafted.name)
+    with pytest.raises(UserError, match=r"preprocessor_2.skops: refusing to load type os.system"):
+        ModelBundle.load(saved)
+    with pytest.raises(UserError, match=r"refusing to load type os.system"):
+        load_sklearn(crafted)
+    assert calls_to_system == []
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo unpickled",))
+
+
+def _pickled_payload() -> bytes:
+    """A joblib file that calls os.system as it loads (made before the fixture records calls)."""
+    buffer = io.BytesIO()
+    joblib.dump(_Payload(), buffer)
+    return buffer.getvalue()
+
+
+PAYLOAD = _pickled_payload()
+
+
+def test_a_pickle_posing_as_a_part_is_refused(saved, calls_to_system) -> None:
+    (saved / "preprocessor_1.skops").write_bytes(PAYLOAD)
+    _record_digest(saved, "preprocessor_1.skops")
+    with pytest.raises(UserError, match=r"preprocessor_1.skops: not a skops file"):
+        ModelBundle.load(saved)
+    assert calls_to_system == []
+
+
+def test_an_old_pickled_bundle_is_refused_with_the_upgrade_command(saved, calls_to_system) -> None:
+    (saved / "preprocessor.joblib").write_bytes(PAYLOAD)
+    manifest = json.loads((saved / "bundle.json").read_text())
+    manifest["format"] = 2
+    (saved / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError) as refused:
+        ModelBundle.load(saved)
+    assert "bundle format 2 holds pickles" in str(refused.value)
+    assert f"automl bundle upgrade {saved} -o NEW_FOLDER" in str(refused.value)
+    assert calls_to_system == []
+
+
+def test_a_lambda_model_is_refused_before_keras_reads_it(saved, monkeypatch) -> None:
+    inputs = keras.Input(shape=(5,))
+    keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs)).save(saved / "model_1.keras")
+    _record_digest(saved, "model_1.keras")
+    opened: list[Path] = []
+    monkeypatch.setattr(keras.models, "load_model", lambda path, **_: opened.append(path))
+    with pytest.raises(UserError, match=r"model_1.keras: refusing to load class 'Lambda'"):
+        ModelBundle.load(saved)
+    assert opened == []
+
+
+def test_a_changed_or_swapped_file_is_reported_in_one_line(saved) -> None:
+    with open(saved / "model_2.keras", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(UserError) as changed:
+        verify_bundle(saved)
+    assert str(changed.value) == (
+        f"{saved}: damaged model bundle: model_2.keras does not match the sha256 in bundle.json "
+        "(changed or replaced after it was written)"
+    )
+    (saved / "model_2.keras").unlink()
+    with pytest.raises(UserError, match=r"model_2\.keras is missing"):
+        verify_bundle(saved)
+
+
+def test_upgrade_converts_an_old_bundle_that_predicts_the_same(stacked, table, tmp_path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    member = stacked.members[0]
+    member.model.save(old / "model.keras")
+    joblib.dump(member.preprocessor, old / "preprocessor.joblib")
+    entry = {"model": "model.keras", "preprocessor": "preprocessor.joblib", "weight": 1.0}
+    manifest = {"format": 1, "classes": list(CLASSES), "schema": SCHEMA.to_dict()}
+    manifest |= {"id_column": "id", "members": [entry], "trial": 3}
+    (old / "bundle.json").write_text(json.dumps(manifest))
+    rows = table[list(SCHEMA.columns)]
+
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["predict", str(old), str(tmp_path / "missing.csv")])
+    assert refused.exit_code == 2 and "automl bundle upgrade" in refused.output
+
+    done = runner.invoke(cli, ["bundle", "upgrade", str(old), "-o", str(tmp_path / "new")])
+    assert done.exit_code == 0, done.output
+    assert "format-3 bundle" in done.output
+    upgraded = ModelBundle.load(tmp_path / "new")
+    single = ModelBundle([Member(member.model, member.preprocessor)], CLASSES, SCHEMA, "id")
+    np.testing.assert_allclose(upgraded.predict_proba(rows), single.predict_proba(rows), atol=1e-7)
+    assert upgraded.info["trial"] == 3
+    assert json.loads((old / "bundle.json").read_text())["format"] == 1  # the source is kept
+
+    again = runner.invoke(cli, ["bundle", "upgrade", str(tmp_path / "new")])
+    assert again.exit_code == 2 and "needs no upgrade" in again.output
