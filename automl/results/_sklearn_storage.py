@@ -20,9 +20,12 @@ from automl.errors import UserError
 SKOPS_SUFFIX = ".skops"
 
 # The types of the preprocessors, references and stacker automl fits (automl.data,
-# automl.results), under the module paths of the scikit-learn releases it supports.
+# automl.results), under the module paths of the scikit-learn releases it supports (1.6 names
+# its Cython losses' module `_loss` and keeps a `_RemainderColsList`).
 TRUSTED_TYPES = frozenset(
     {
+        "_loss.CyHalfBinomialLoss",
+        "_loss.CyHalfMultinomialLoss",
         "automl.data._preprocess._as_float32",
         "automl.data._preprocess.signed_log1p",
         "automl.data._preprocess.signed_sqrt",
@@ -55,6 +58,7 @@ TRUSTED_TYPES = frozenset(
         "sklearn._loss.loss.HalfBinomialLoss",
         "sklearn._loss.loss.HalfMultinomialLoss",
         "sklearn.compose._column_transformer.ColumnTransformer",
+        "sklearn.compose._column_transformer._RemainderColsList",
         "sklearn.ensemble._forest.ExtraTreesClassifier",
         "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
