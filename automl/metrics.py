@@ -1,9 +1,11 @@
-"""Scoring class probabilities: the recipe's metric and the two every leaderboard shows."""
+"""Scoring class probabilities: the recipe's metric, the two every leaderboard shows, and the
+full report of ``automl evaluate``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from sklearn import metrics as skm
@@ -44,3 +46,35 @@ def score_all(metric: str, y: np.ndarray, proba: np.ndarray) -> dict[str, float]
     return {
         name: SCORERS[name](y, proba) for name in dict.fromkeys((metric, "log_loss", "accuracy"))
     }
+
+
+def score_report(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:
+    """Every figure ``automl evaluate`` shows, as plain data (JSON-ready).
+
+    ``y`` holds class codes (positions in ``classes``), ``proba`` one column per class. The keys:
+    ``rows``, ``log_loss``, ``accuracy``, ``balanced_accuracy`` (the mean recall of the classes
+    present in ``y``), ``roc_auc`` with two classes only (``None`` when ``y`` holds one of them),
+    and ``classes``: per class, its ``precision`` (0 for a class never predicted), ``recall`` (0
+    for a class absent from ``y``) and ``support`` (its rows in ``y``).
+    """
+    codes = np.arange(proba.shape[1])
+    predicted = proba.argmax(axis=1)
+    precision, recall, _, support = skm.precision_recall_fscore_support(
+        y, predicted, labels=codes, zero_division=0
+    )
+    with warnings.catch_warnings():  # a class predicted but absent from y: sklearn's own warning
+        warnings.simplefilter("ignore", UserWarning)
+        report: dict[str, Any] = {
+            "rows": len(y),
+            **{
+                name: SCORERS[name](y, proba)
+                for name in ("log_loss", "accuracy", "balanced_accuracy")
+            },
+        }
+    if len(classes) == 2:
+        report["roc_auc"] = SCORERS["roc_auc"](y, proba) if len(np.unique(y)) == 2 else None
+    report["classes"] = [
+        {"class": label, "precision": float(p), "recall": float(r), "support": int(n)}
+        for label, p, r, n in zip(classes, precision, recall, support, strict=True)
+    ]
+    return report

@@ -135,7 +135,7 @@ class BackendContract:
             cli, ["predict", str(tmp_path / "best"), str(tmp_path / "rows.csv"), "-o", str(out)]
         )
         assert done.exit_code == 0, done.output
-        assert list(pd.read_csv(out).columns) == ["id", "0", "1", "2"]
+        assert list(pd.read_csv(out).columns) == ["id", "label", "0", "1", "2"]
 
     def test_a_failure_is_an_exception_with_a_message(self, backend: Backend) -> None:
         data = tiny_fold()

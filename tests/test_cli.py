@@ -55,7 +55,9 @@ def test_search_prints_trials_the_leaderboard_and_where_things_are(searched) -> 
     assert record["recipe"]["search"]["seed"] == 3
 
 
-def test_predict_writes_one_row_per_input_with_class_columns(searched, tmp_path: Path) -> None:
+def test_predict_writes_one_row_per_input_with_label_and_class_columns(
+    searched, tmp_path: Path
+) -> None:
     from sample_tables import make_table
 
     _, run_dir, _ = searched
@@ -67,9 +69,9 @@ def test_predict_writes_one_row_per_input_with_class_columns(searched, tmp_path:
     )
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(out)
-    assert list(predictions.columns) == ["id", "Class_1", "Class_2", "Class_10"]
+    assert list(predictions.columns) == ["id", "label", "Class_1", "Class_2", "Class_10"]
     assert list(predictions["id"]) == list(rows["id"])
-    np.testing.assert_allclose(predictions.drop(columns="id").sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(predictions.iloc[:, 2:].sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_predict_names_a_missing_feature_column(searched, tmp_path: Path) -> None:

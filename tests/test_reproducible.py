@@ -78,7 +78,7 @@ def test_predict_keeps_one_row_per_input_row_in_input_order(twin_runs, tmp_path:
     runner = CliRunner()
     for name in ("rows", "shuffled"):
         source, target = str(tmp_path / f"{name}.csv"), str(tmp_path / f"{name}.out")
-        done = runner.invoke(cli, ["predict", bundle, source, "-o", target])
+        done = runner.invoke(cli, ["predict", bundle, source, "-o", target, "--proba-only"])
         assert done.exit_code == 0, done.output
     plain = pd.read_csv(tmp_path / "rows.out")
     mixed = pd.read_csv(tmp_path / "shuffled.out")

@@ -157,9 +157,11 @@ def test_the_leaderboard_ranks_trials_from_the_study(finished) -> None:
 def test_the_best_bundle_predicts_the_test_rows(finished) -> None:
     result, recipe = finished
     predictions = pd.read_csv(result.run_dir / "predictions.csv")
-    assert list(predictions.columns) == ["id", "Class_1", "Class_2", "Class_10"]
+    assert list(predictions.columns) == ["id", "label", "Class_1", "Class_2", "Class_10"]
     assert len(predictions) == 12
-    np.testing.assert_allclose(predictions.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-6)
+    proba = predictions.iloc[:, 2:].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert list(predictions["label"]) == list(predictions.columns[2:][proba.argmax(axis=1)])
     test = pd.read_csv(recipe["data"]["test"])
     assert list(predictions["id"]) == list(test["id"])
     assert result.best.info["trial"] == result.study.best_trial.number

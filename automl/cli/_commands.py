@@ -22,14 +22,21 @@ from automl.errors import UserError
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV to write (default: standard output).",
 )
+@click.option(
+    "--proba-only", is_flag=True, help="Leave out the predicted label: id and probabilities only."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's log.")
-def predict(bundle: Path, data: Path, output: Path | None, verbose: bool) -> None:
-    """Write class probabilities for each row of DATA with the model BUNDLE."""
+def predict(bundle: Path, data: Path, output: Path | None, proba_only: bool, verbose: bool) -> None:
+    """Write the predicted label and class probabilities for each row of DATA with the model BUNDLE.
+
+    Columns: the id column (when DATA has it), the label (named as the target), then one
+    probability per class.
+    """
     quiet_libraries(verbose)
     from automl._files import write_text
     from automl.results import ModelBundle
 
-    frame = ModelBundle.load(bundle).predict_file(data)
+    frame = ModelBundle.load(bundle).predict_file(data, proba_only=proba_only)
     if output is None:
         click.echo(frame.to_csv(index=False), nl=False)
     else:

@@ -1,13 +1,17 @@
-"""Data: reading tables, the feature schema, the dataset with its holdout and folds, and the
-preprocessor fitted on a fold's training rows."""
+"""Data: reading tables (files, or a request's body), the feature schema, the dataset with its
+holdout and folds, and the preprocessor fitted on a fold's training rows."""
 
 from automl.data._dataset import (
     Dataset,
     FeatureSchema,
+    Source,
+    check_table,
     load_dataset,
     prepare_features,
+    read_csv_body,
     read_features,
     read_table,
+    select_features,
     typical_row,
 )
 from automl.data._preprocess import build_preprocessor, fit_transform
@@ -15,11 +19,15 @@ from automl.data._preprocess import build_preprocessor, fit_transform
 __all__ = [
     "Dataset",
     "FeatureSchema",
+    "Source",
     "build_preprocessor",
+    "check_table",
     "fit_transform",
     "load_dataset",
     "prepare_features",
+    "read_csv_body",
     "read_features",
     "read_table",
+    "select_features",
     "typical_row",
 ]

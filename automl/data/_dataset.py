@@ -1,8 +1,10 @@
-"""Reading tables, splitting off target and id, encoding classes, holdout and folds."""
+"""Reading tables (files, or a request's body), splitting off target and id, encoding classes,
+holdout and folds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,31 @@ from automl.recipe import DataConfig
 _NUMERIC_SHARE = 0.5
 _PARQUET = {".parquet", ".pq"}
 _COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}  # pandas infers these
+_SNIFF = 65536  # the bytes searched for a NUL before a CSV is parsed
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rows come from, as a message names it: ``name`` (a file's path, or ``request``), the
+    ``noun`` for the whole input, and how a row is located: as a file line (the header is line
+    1) or, for rows that have no lines (JSON), as a row counted from 1."""
+
+    name: str
+    noun: str = "file"
+    lines: bool = True
+
+    def __str__(self) -> str:
+        return self.name
+
+    def at(self, mask: np.ndarray) -> str:
+        """Where the first flagged row is: ``line N`` or ``row N``."""
+        first = int(np.argmax(mask))
+        return f"line {first + 2}" if self.lines else f"row {first + 1}"
+
+    @classmethod
+    def of(cls, where: Path | Source) -> Source:
+        """``where`` itself, or the source of the file at path ``where``."""
+        return where if isinstance(where, Source) else cls(str(where))
 
 
 @dataclass(frozen=True)
@@ -93,53 +120,70 @@ class Dataset:
 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV (optionally compressed) or Parquet file, with one-line errors for bad files."""
+    source = Source(str(path))
     if not path.exists():
         raise UserError(f"{path}: data file not found")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a CSV or Parquet file")
-    if path.suffix.lower() not in _PARQUET | _COMPRESSED:
-        _refuse_binary(path)
-    try:
-        if path.suffix.lower() in _PARQUET:
-            table = pd.read_parquet(path)
-        else:
-            table = pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: the file is empty") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: cannot read as a table: {first_line}") from None
+    if path.suffix.lower() in _PARQUET:
+        table = _parse(lambda: pd.read_parquet(path), source)
+        return check_table(table, [str(c) for c in table.columns], source)
+    if path.suffix.lower() not in _COMPRESSED:
+        try:
+            with path.open("rb") as handle:
+                _refuse_binary(handle.read(_SNIFF), source)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read as a table: {exc}") from None
+    table = _parse(lambda: pd.read_csv(path, low_memory=False), source)
+    return check_table(table, _csv_header(path), source)
+
+
+def read_csv_body(body: bytes, source: Source) -> pd.DataFrame:
+    """Read CSV bytes held in memory (a request's body) with the checks and messages of
+    :func:`read_table`, the source named instead of a path."""
+    _refuse_binary(body[:_SNIFF], source)
+    table = _parse(lambda: pd.read_csv(io.BytesIO(body), low_memory=False), source)
+    return check_table(table, _csv_header(io.BytesIO(body)), source)
+
+
+def check_table(table: pd.DataFrame, header: list[str], source: Source) -> pd.DataFrame:
+    """Refuse a table without rows, or whose ``header`` (the column names as the input writes
+    them) names a column twice; return the table."""
     if table.empty:
-        raise UserError(f"{path}: the file has a header but no rows")
-    names = pd.Index(_header(path, table))
+        raise UserError(f"{source}: the {source.noun} has a header but no rows")
+    names = pd.Index(header)
     duplicated = names[names.duplicated() & (names != "")]
     if len(duplicated):
-        raise UserError(f"{path}: column '{duplicated[0]}' appears more than once")
+        raise UserError(f"{source}: column '{duplicated[0]}' appears more than once")
     return table
 
 
-def _refuse_binary(path: Path, sniff: int = 65536) -> None:
-    """Refuse a file whose start holds a NUL byte: binary, or text in UTF-16/32, not UTF-8 CSV."""
+def _parse(read: Callable[[], pd.DataFrame], source: Source) -> pd.DataFrame:
+    """``read()``, its failures turned into one line naming ``source``."""
     try:
-        with path.open("rb") as handle:
-            start = handle.read(sniff)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read as a table: {exc}") from None
+        return read()
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{source}: the {source.noun} is empty") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{source}: not UTF-8 text; save the CSV as UTF-8") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{source}: cannot read as a table: {first_line}") from None
+
+
+def _refuse_binary(start: bytes, source: Source) -> None:
+    """Refuse input whose start holds a NUL byte: binary, or text in UTF-16/32, not UTF-8 CSV."""
     nul = start.find(b"\x00")
     if nul >= 0:
         raise UserError(
-            f"{path}: not UTF-8 text (a NUL byte at byte {nul}: a binary file, or UTF-16); "
+            f"{source}: not UTF-8 text (a NUL byte at byte {nul}: a binary file, or UTF-16); "
             "save the CSV as UTF-8"
         )
 
 
-def _header(path: Path, table: pd.DataFrame) -> list[str]:
-    """The column names as the file writes them (pandas renames a second CSV 'x' to 'x.1')."""
-    if path.suffix.lower() in _PARQUET:
-        return [str(c) for c in table.columns]
-    first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+def _csv_header(csv: Path | io.BytesIO) -> list[str]:
+    """The column names as the CSV writes them (pandas renames a second 'x' to 'x.1')."""
+    first = pd.read_csv(csv, header=None, nrows=1, dtype=str, keep_default_na=False)
     return [str(name) for name in first.iloc[0]]
 
 
@@ -156,11 +200,12 @@ def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Datas
         table = read_table(path)
     else:
         path = Path("training frame")
+    source = Source(str(path))
     _check_named_columns(config, table, path)
     raw_target = table[config.target]
     missing = raw_target.isna().to_numpy()
     if missing.any():
-        raise UserError(f"{path}: target '{config.target}' is empty at line {_line(missing)}")
+        raise UserError(f"{path}: target '{config.target}' is empty at {source.at(missing)}")
     classes = tuple(sorted(pd.unique(raw_target), key=natural_key))
     if len(classes) < 2:
         raise UserError(
@@ -174,7 +219,7 @@ def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Datas
     if not feature_columns:
         raise UserError(f"{path}: no feature columns left after target, id and drop")
     declared = None if config.categorical == "auto" else set(config.categorical)
-    features, schema = prepare_features(table[feature_columns], path, declared)
+    features, schema = prepare_features(table[feature_columns], source, declared)
     empty = [name for name in features.columns if features[name].isna().all()]
     if empty:
         raise UserError(
@@ -183,7 +228,7 @@ def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Datas
     ids = table[config.id].reset_index(drop=True) if config.id else None
     if ids is not None and (again := ids.duplicated().to_numpy()).any():
         raise UserError(
-            f"{path}: data.id column '{config.id}' line {_line(again)}: "
+            f"{path}: data.id column '{config.id}' {source.at(again)}: "
             f"{_shown(ids[again].iloc[0])} appears more than once; ids must be unique"
         )
     if config.test is not None:
@@ -206,29 +251,37 @@ def _check_named_columns(config: DataConfig, table: pd.DataFrame, path: Path) ->
 
 
 def prepare_features(
-    table: pd.DataFrame, path: Path, categorical: set[str] | None
+    table: pd.DataFrame, source: Path | Source, categorical: set[str] | None
 ) -> tuple[pd.DataFrame, FeatureSchema]:
     """Coerce numeric columns to float, categorical ones to text, and infer the schema.
 
     ``categorical=None`` infers: a text column is categorical unless most of its values are numbers,
-    in which case the stray text is an error that names the column, line and value.
+    in which case the stray text is an error that names the column, line and value. The numeric
+    columns are converted as one block, so that a wide row costs little (a server's request).
     """
-    columns: dict[str, pd.Series] = {}
-    found_categorical = []
-    for name in table.columns:
-        column = table[name].reset_index(drop=True)
-        if _is_categorical(column, categorical, name):
-            found_categorical.append(str(name))
-            columns[str(name)] = column.astype("string").astype(object).where(column.notna(), None)
-        else:
-            columns[str(name)] = _to_numeric(column, path, str(name))
-    schema = FeatureSchema(tuple(columns), tuple(found_categorical))
-    return pd.DataFrame(columns), schema
+    source = Source.of(source)
+    given = table.columns.tolist()
+    names = [str(name) for name in given]
+    if names != given:
+        table = table.set_axis(names, axis=1)
+    if not table.index.equals(pd.RangeIndex(len(table))):
+        table = table.reset_index(drop=True)
+    if categorical is None:
+        found_categorical = [n for n in names if _looks_categorical(table[n])]
+    else:
+        found_categorical = [n for n in names if n in categorical]
+    numeric = [n for n in names if n not in found_categorical]
+    block = table[numeric] if found_categorical else table
+    features = pd.DataFrame(_to_numbers(block, source), columns=numeric)
+    for name in found_categorical:
+        column = table[name]
+        features[name] = column.astype("string").astype(object).where(column.notna(), None)
+    schema = FeatureSchema(tuple(names), tuple(found_categorical))
+    return (features[list(schema.columns)] if found_categorical else features), schema
 
 
-def _is_categorical(column: pd.Series, declared: set[str] | None, name: str) -> bool:
-    if declared is not None:
-        return name in declared
+def _looks_categorical(column: pd.Series) -> bool:
+    """A text column whose values are not mostly numbers."""
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return False
     present = column.dropna()
@@ -236,19 +289,36 @@ def _is_categorical(column: pd.Series, declared: set[str] | None, name: str) -> 
     return numeric_share <= _NUMERIC_SHARE
 
 
-def _to_numeric(column: pd.Series, path: Path, name: str) -> pd.Series:
-    numbers = pd.to_numeric(column, errors="coerce").astype("float64")
-    text = (numbers.isna() & column.notna()).to_numpy()
-    if text.any():
-        where = _line(text)
-        value = column[text].iloc[0]
-        raise UserError(
-            f"{path}: column '{name}' line {where}: {_shown(value)} is not a number "
-            "(list the column under data.categorical if it holds categories)"
-        )
-    infinite = np.isinf(numbers.to_numpy())
-    if infinite.any():
-        raise UserError(f"{path}: column '{name}' line {_line(infinite)}: infinite value")
+def _to_numbers(block: pd.DataFrame, source: Source) -> np.ndarray:
+    """The columns of ``block`` as one float64 matrix; the first column (in order) holding text
+    or an infinite value is refused in one line naming its line and value."""
+    ready = np.array([pd.api.types.is_numeric_dtype(dtype) for dtype in block.dtypes], dtype=bool)
+    if ready.all():
+        numbers = block.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        numbers = np.empty(block.shape, dtype=np.float64)
+        numbers[:, ready] = block.loc[:, ready].to_numpy(dtype=np.float64, na_value=np.nan)
+    text: dict[int, np.ndarray] = {}
+    for index in map(int, np.flatnonzero(~ready)):
+        column = block.iloc[:, index]
+        converted = pd.to_numeric(column, errors="coerce")
+        numbers[:, index] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+        flagged = np.isnan(numbers[:, index]) & column.notna().to_numpy()
+        if flagged.any():
+            text[index] = flagged
+    infinite = np.isinf(numbers)
+    if text or infinite.any():
+        for index, name in enumerate(block.columns):
+            if index in text:
+                value = block.iloc[:, index][text[index]].iloc[0]
+                raise UserError(
+                    f"{source}: column '{name}' {source.at(text[index])}: {_shown(value)} is not "
+                    "a number (list the column under data.categorical if it holds categories)"
+                )
+            if infinite[:, index].any():
+                raise UserError(
+                    f"{source}: column '{name}' {source.at(infinite[:, index])}: infinite value"
+                )
     return numbers
 
 
@@ -256,14 +326,24 @@ def read_features(
     path: Path, schema: FeatureSchema, id_column: str | None
 ) -> tuple[pd.DataFrame, pd.Series | None]:
     """Read rows to predict: the schema's columns (others ignored) and the id column if present."""
-    table = read_table(path)
+    return select_features(read_table(path), schema, id_column, Source(str(path)))
+
+
+def select_features(
+    table: pd.DataFrame, schema: FeatureSchema, id_column: str | None, source: Source
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The rows to predict of a table read from ``source`` (a file, or a request built into a
+    frame): the schema's columns, checked and coerced, and the id column if present. Other
+    columns are ignored; a missing one is refused, with the closest unknown name suggested."""
     missing = [c for c in schema.columns if c not in table.columns]
     if missing:
+        unknown = [str(c) for c in table.columns if c not in schema.columns and c != id_column]
         raise UserError(
-            f"{path}: feature column '{missing[0]}' is missing"
+            f"{source}: feature column '{missing[0]}' is missing"
+            + did_you_mean(missing[0], unknown)
             + (f" ({len(missing)} missing in all)" if len(missing) > 1 else "")
         )
-    features, _ = prepare_features(table[list(schema.columns)], path, set(schema.categorical))
+    features, _ = prepare_features(table[list(schema.columns)], source, set(schema.categorical))
     ids = table[id_column].reset_index(drop=True) if id_column in table.columns else None
     return features, ids
 
@@ -281,11 +361,6 @@ def typical_row(features: pd.DataFrame) -> dict[str, object]:
         else:
             row[str(name)] = _plain(column.mode().iloc[0])
     return row
-
-
-def _line(mask: np.ndarray) -> int:
-    """File line of the first flagged row (the header is line 1)."""
-    return int(np.argmax(mask)) + 2
 
 
 def _shown(value: object, limit: int = 40) -> str:

@@ -109,7 +109,7 @@ def planned_outputs(recipe: Recipe) -> list[tuple[str, str]]:
         rows.append(
             (
                 f"  {folder.predictions.name}",
-                f"the best model's probabilities for {recipe.data.test}",
+                f"the best model's labels and probabilities for {recipe.data.test}",
             )
         )
     return rows

@@ -6,7 +6,7 @@ A run folder holds::
     leaderboard.csv/.md      one row per trial, best first
     best/                    the model bundle
     run.json                 the recipe as resolved, versions, timings, holdout scores
-    predictions.csv          the best model's probabilities for data.test
+    predictions.csv          the best model's labels and probabilities for data.test
     trials/<key>/            a complete trial's fold models and out-of-fold predictions
     reference/, extra_trees/ the references' fold models
     report.html and PNGs     the report
