@@ -14,7 +14,7 @@ from automl.data._dataset import (
     select_features,
     typical_row,
 )
-from automl.data._preprocess import build_preprocessor, fit_transform
+from automl.data._preprocess import build_preprocessor, compiled_transform, fit_transform
 
 __all__ = [
     "Dataset",
@@ -22,6 +22,7 @@ __all__ = [
     "Source",
     "build_preprocessor",
     "check_table",
+    "compiled_transform",
     "fit_transform",
     "load_dataset",
     "prepare_features",

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from automl._files import replace_folder, sha256_of
-from automl.data import FeatureSchema, read_features
+from automl.data import FeatureSchema, compiled_transform, read_features
 from automl.errors import UserError
 from automl.keras import predict_proba, traced_predictor
 from automl.results._artifacts import load_model, save_model
@@ -72,6 +72,7 @@ class ModelBundle:
     id_column: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     stacker: Any = None
+    _compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Class probabilities, one row per input row, columns in :attr:`classes` order.
@@ -79,12 +80,11 @@ class ModelBundle:
         The members' weighted mean (each member's rows already sum to 1, so the mean's do); with
         a stacker, the weighted mean of each group, combined by the stacker.
         """
+        inputs = _Inputs(features, self._compiled)
         if self.stacker is None:
-            return _weighted_mean(self.members, features)
+            return _weighted_mean(self.members, inputs)
         groups = sorted({m.group for m in self.members})
-        probas = [
-            _weighted_mean([m for m in self.members if m.group == g], features) for g in groups
-        ]
+        probas = [_weighted_mean([m for m in self.members if m.group == g], inputs) for g in groups]
         return stacked_proba(self.stacker, probas, len(self.classes))
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
@@ -108,11 +108,28 @@ class ModelBundle:
         }
 
     def trace(self) -> None:
-        """Predict through one traced graph per Keras member from now on (see
-        :func:`automl.keras.traced_predictor`): what a server does before it warms up."""
+        """Make small predictions fast from now on: what a server does before it warms up.
+
+        Keras members predict through one traced graph each (:func:`automl.keras.traced_predictor`),
+        scikit-learn members on the calling thread (a forest's thread pool costs more than its
+        trees on a few rows), and each preprocessor through :func:`automl.data.compiled_transform`
+        once that gives the same matrix as scikit-learn on the typical row.
+        """
+        example = pd.DataFrame([self.example_row], columns=list(self.schema.columns))
+        for column in self.schema.numeric:
+            example[column] = example[column].astype(np.float64)
         for member in self.members:
-            if not hasattr(member.model, "predict_proba") and member.traced is None:
+            if hasattr(member.model, "predict_proba"):
+                if "n_jobs" in member.model.get_params():
+                    member.model.set_params(n_jobs=1)
+            elif member.traced is None:
                 member.traced = traced_predictor(member.model)
+            key = id(member.preprocessor)
+            compiled = compiled_transform(member.preprocessor)
+            if compiled is not None and np.array_equal(
+                compiled(example), member.preprocessor.transform(example)
+            ):
+                self._compiled[key] = compiled
 
     def prediction_frame(
         self, features: pd.DataFrame, ids: pd.Series | None = None, *, proba_only: bool = False
@@ -260,13 +277,30 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def _weighted_mean(members: list[Member], features: pd.DataFrame) -> np.ndarray:
+class _Inputs:
+    """The members' input matrices for one call: each preprocessor transforms the rows once,
+    shared by the members that share it."""
+
+    def __init__(self, features: pd.DataFrame, compiled: dict[int, Any]) -> None:
+        self._features = features
+        self._compiled = compiled
+        self._matrices: dict[int, np.ndarray] = {}
+
+    def matrix(self, preprocessor: Any) -> np.ndarray:
+        key = id(preprocessor)
+        if key not in self._matrices:
+            transform = self._compiled.get(key, preprocessor.transform)
+            self._matrices[key] = transform(self._features)
+        return self._matrices[key]
+
+
+def _weighted_mean(members: list[Member], inputs: _Inputs) -> np.ndarray:
     total = sum(m.weight for m in members)
-    return np.asarray(sum(m.weight * _member_proba(m, features) for m in members) / total)
+    return np.asarray(sum(m.weight * _member_proba(m, inputs) for m in members) / total)
 
 
-def _member_proba(member: Member, features: pd.DataFrame) -> np.ndarray:
-    x = member.preprocessor.transform(features)
+def _member_proba(member: Member, inputs: _Inputs) -> np.ndarray:
+    x = inputs.matrix(member.preprocessor)
     if hasattr(member.model, "predict_proba"):  # scikit-learn
         return member.model.predict_proba(x)
     if member.traced is not None:
