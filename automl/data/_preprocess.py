@@ -150,10 +150,11 @@ def _categorical_block(steps: Any, columns: list[str]) -> Callable[[pd.DataFrame
     def block(features: pd.DataFrame) -> np.ndarray:
         parts = []
         for name, known in zip(columns, categories, strict=True):
-            values = features[name].to_numpy(dtype=object)
+            raw = features[name].to_numpy(dtype=object)
             # The imputer fills NaN only: None stays None, a category of its own (as fitted).
-            values = np.where(pd.isna(values) & np.not_equal(values, None), filler, values)
-            parts.append((values[:, None] == known[None, :]).astype(np.float64))
+            not_none = np.fromiter((v is not None for v in raw), dtype=bool, count=len(raw))
+            values: np.ndarray = np.where(pd.isna(raw) & not_none, filler, raw)
+            parts.append((values[:, np.newaxis] == known[np.newaxis, :]).astype(np.float64))
         return np.hstack(parts)
 
     return block
