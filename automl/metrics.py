@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.preprocessing import label_binarize
 
 _Scorer = Callable[[np.ndarray, np.ndarray], float]
 
@@ -27,12 +28,22 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
     )
 
 
+def _average_precision(y: np.ndarray, proba: np.ndarray) -> float:
+    """The area under the precision-recall curve: of the second class with two classes, else
+    the mean over classes, each against the rest."""
+    if proba.shape[1] == 2:
+        return float(skm.average_precision_score(y, proba[:, 1]))
+    positives = label_binarize(y, classes=np.arange(proba.shape[1]))
+    return float(skm.average_precision_score(positives, proba, average="macro"))
+
+
 SCORERS: dict[str, _Scorer] = {
     "log_loss": _log_loss,
     "accuracy": lambda y, p: float(skm.accuracy_score(y, p.argmax(axis=1))),
     "balanced_accuracy": lambda y, p: float(skm.balanced_accuracy_score(y, p.argmax(axis=1))),
     "f1_macro": lambda y, p: float(skm.f1_score(y, p.argmax(axis=1), average="macro")),
     "roc_auc": _roc_auc,
+    "average_precision": _average_precision,
 }
 
 

@@ -47,6 +47,7 @@ _PARAMETERS = (
     ("data.holdout", "holdout"),
     ("training.max_epochs", "max_epochs"),
     ("training.early_stopping.patience", "patience"),
+    ("training.class_weight", "class_weight"),
     ("backend.options", "backend_options"),
     ("backend.name", "backend"),
 )
@@ -72,7 +73,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             class needs at least ``cv`` rows).
         backend: name of an installed backend (``automl backends`` lists them).
         metric: what the search optimises: ``log_loss`` (minimised), ``accuracy``,
-            ``balanced_accuracy``, ``f1_macro`` or ``roc_auc``.
+            ``balanced_accuracy``, ``f1_macro``, ``roc_auc`` or ``average_precision``.
         max_epochs: most epochs per network.
         patience: early-stopping patience in epochs.
         timeout: stop starting new trials after this many seconds (or ``"30m"``, ``"1h"``).
@@ -81,6 +82,9 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         random_state: seed of the sampler, the folds and the network weights (an int, ``None`` or
             a ``numpy.random.RandomState``).
         backend_options: the backend's options (the recipe's ``backend.options``).
+        class_weight: weigh each training row's loss by its class: ``None``, ``"balanced"``
+            (rows / (classes * the class's rows)) or ``{label: weight}`` (other classes weigh 1).
+            Scores stay unweighted.
 
     Attributes:
         classes_: the class labels, in the order of ``predict_proba``'s columns (natural order:
@@ -116,6 +120,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         holdout: float = 0.0,
         random_state: int | np.random.RandomState | None = 0,
         backend_options: dict[str, Any] | None = None,
+        class_weight: str | dict[Any, float] | None = None,
     ) -> None:
         self.search_space = search_space
         self.n_trials = n_trials
@@ -128,14 +133,18 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         self.holdout = holdout
         self.random_state = random_state
         self.backend_options = backend_options
+        self.class_weight = class_weight
 
-    def fit(self, X: Any, y: Any) -> AutoMLClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> AutoMLClassifier:
         """Search networks for ``X`` and ``y`` and keep the best one.
 
         Args:
             X: a pandas DataFrame (numeric and text columns) or a numeric array-like of shape
                 (n_samples, n_features); NaN is imputed.
             y: class labels of any type, shape (n_samples,).
+            sample_weight: a non-negative weight per row, shape (n_samples,), that scales the
+                row's training loss (times its class's weight); ``None`` weighs every row 1.
+                Scores stay unweighted.
 
         Returns:
             The fitted estimator.
@@ -145,10 +154,12 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             RuntimeError: when no trial completed (the message gives the first reason).
         """
         features, labels = self._check_training_data(X, y)
+        weights = None if sample_weight is None else _check_sample_weight(sample_weight, labels)
         target = _free_name("y", features.columns)
         output = Path(tempfile.mkdtemp(prefix="automl-sklearn-"))
         try:
-            self._keep(self._search(features.assign(**{target: labels}), target, output))
+            table = features.assign(**{target: labels})
+            self._keep(self._search(table, target, output, weights))
         finally:
             shutil.rmtree(output, ignore_errors=True)
         return self
@@ -224,6 +235,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             "training": {
                 "max_epochs": self.max_epochs,
                 "early_stopping": {"patience": self.patience},
+                "class_weight": "none" if self.class_weight is None else self.class_weight,
             },
             "backend": {"name": self.backend, "options": self.backend_options or {}},
             "output": str(output),
@@ -232,8 +244,11 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             recipe["space"] = self.search_space
         return load_recipe(recipe)
 
-    def _search(self, table: pd.DataFrame, target: str, output: Path) -> SearchResult:
-        """Run the search on ``table`` in the run folder ``output``."""
+    def _search(
+        self, table: pd.DataFrame, target: str, output: Path, weights: np.ndarray | None
+    ) -> SearchResult:
+        """Run the search on ``table`` (rows weighted by ``weights``) in the run folder
+        ``output``."""
         try:
             recipe = self._recipe(target, output)
             backend = registry().backend(recipe.backend.name).create(recipe.backend.options)
@@ -241,7 +256,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(_parameter_message(str(exc))) from None
         try:
             with _quiet_libraries():
-                return run_recipe(recipe, backend, table=table, report=False)
+                return run_recipe(recipe, backend, table=table, report=False, sample_weight=weights)
         except UserError as exc:
             raise ValueError(_parameter_message(str(exc))) from None
         finally:
@@ -275,6 +290,23 @@ def _python_labels(y: np.ndarray) -> np.ndarray:
     would put label 1 before -1 and 1.5 before 1.25.
     """
     return np.array(y.tolist(), dtype=object)
+
+
+def _check_sample_weight(sample_weight: Any, labels: np.ndarray) -> np.ndarray:
+    """``sample_weight`` as one finite, non-negative float per row, some above 0 in every class."""
+    weights = column_or_1d(np.asarray(sample_weight, dtype=np.float64))
+    check_consistent_length(labels, weights)
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight: every weight must be a finite number >= 0")
+    if not weights.any():
+        raise ValueError("sample_weight: the weights are all zero; some row must weigh more")
+    for label in pd.unique(labels):
+        if not weights[labels == label].any():
+            raise ValueError(
+                f"sample_weight: every row of class {label!r} weighs zero; leave the class out "
+                "of y instead"
+            )
+    return weights
 
 
 def _free_name(name: str, taken: pd.Index) -> str:

@@ -10,9 +10,10 @@ One import and one class in the plugin's own tests::
             return MyBackend(workers=2)
 
 pytest collects the inherited tests: result shape, one history value per epoch, early stopping
-honoured, restored-best metrics consistent with the history, folds yielded in order, a final
-model that ``automl predict`` can load from a bundle, failures raised with a message, and no
-thread or child process left behind after ``close()``. The data are tiny (fast on a laptop).
+honoured, restored-best metrics consistent with the history, folds yielded in order, row weights
+that weigh the training loss, a final model that ``automl predict`` can load from a bundle,
+failures raised with a message, and no thread or child process left behind after ``close()``.
+The data are tiny (fast on a laptop).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +117,22 @@ class BackendContract:
         first = next(iter(results))
         getattr(results, "close", lambda: None)()
         assert first.epochs_run == 1
+
+    def test_row_weights_weigh_the_training_loss(self, backend: Backend) -> None:
+        """Rows of class 0 weighted 10 (``FoldData.w_train``, ``fit``'s ``sample_weight``) make
+        the fold's model and the final model predict class 0 more often than unweighted."""
+        from automl.keras import predict_proba
+
+        data = tiny_fold()
+        heavy = np.where(data.y_train == 0, 10.0, 1.0)
+        settings = TrainSettings(max_epochs=2, patience=2, restore_best_weights=False)
+        plain = backend.evaluate(SPEC, data, settings).valid_proba[:, 0].mean()
+        weighted = backend.evaluate(SPEC, replace(data, w_train=heavy), settings)
+        assert weighted.valid_proba[:, 0].mean() > plain + 0.05
+        x, y = data.x_train, data.y_train
+        models = [backend.fit(SPEC, x, y, 3, settings, 2, w) for w in (None, heavy)]
+        plain, weighted = (predict_proba(m, data.x_valid)[:, 0].mean() for m in models)
+        assert weighted > plain + 0.05
 
     def test_final_model_makes_a_bundle_that_predict_loads(
         self, backend: Backend, tmp_path: Path

@@ -1,8 +1,9 @@
 """The bad input corpus: every file in ``tests/bad_inputs/`` is refused by the command line.
 
 ``bad_inputs/good/`` holds a valid recipe, training and test file. Each other folder there is one
-case: its files replace the good ones in an empty folder, and ``expected.txt`` holds a fragment of
-the one line the user must see. Each case runs through ``automl validate`` and ``automl search``:
+case: its files replace the good ones in an empty folder, ``expected.txt`` holds a fragment of
+the one line the user must see, and ``args.txt`` (when there) the options that follow the recipe
+(``--set search.trails=5``). Each case runs through ``automl validate`` and ``automl search``:
 exit status 2, exactly one ``Error: ...`` line on standard error naming the field, file, column
 or line, nothing on standard output, no traceback, and nothing written. Cases that cannot be
 committed (permissions, a huge line) are made here at run time.
@@ -11,6 +12,7 @@ committed (permissions, a huge line) are made here at run time.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,7 @@ GOOD = CORPUS / "good"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and p != GOOD)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 ROOT_REASON = "root reads and writes through file permissions; output-under-a-file covers root"
+NOT_COPIED = {"expected.txt", "args.txt"}
 
 
 def lay_out(folder: Path, case: str | None) -> None:
@@ -35,7 +38,7 @@ def lay_out(folder: Path, case: str | None) -> None:
     if case is None:
         return
     for source in sorted((CORPUS / case).iterdir()):
-        if source.name == "expected.txt":
+        if source.name in NOT_COPIED:
             continue
         target = folder / source.name
         if target.is_file():
@@ -102,7 +105,9 @@ def test_a_bad_input_is_refused_in_one_line(tmp_path: Path, case: str, command: 
     lay_out(tmp_path, case)
     before = listing(tmp_path)
     fragment = (CORPUS / case / "expected.txt").read_text().strip()
-    assert_refused(tmp_path, before, *run_in(tmp_path, command, "recipe.yaml"), fragment)
+    arguments = CORPUS / case / "args.txt"
+    options = shlex.split(arguments.read_text()) if arguments.is_file() else []
+    assert_refused(tmp_path, before, *run_in(tmp_path, command, "recipe.yaml", *options), fragment)
 
 
 @pytest.mark.parametrize("command", ["validate", "search"])

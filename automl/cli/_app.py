@@ -47,6 +47,16 @@ def quiet_libraries(verbose: bool, *, tensorflow: bool = True) -> None:
         prepare_tensorflow()
 
 
+recipe_settings = click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="SECTION.FIELD=VALUE",
+    help="Override one recipe field, the value read as YAML (repeatable), e.g. --set "
+    "search.trials=5 --set space.layers=[1,2].",
+)
+
+
 def console_for() -> Any:
     """A rich console on standard output: the terminal's width, or 160 columns off a terminal."""
     from rich.console import Console

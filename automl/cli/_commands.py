@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from automl.cli._app import cli, console_for, quiet_libraries
+from automl.cli._app import cli, console_for, quiet_libraries, recipe_settings
 from automl.errors import UserError
 
 
@@ -46,21 +46,23 @@ def predict(bundle: Path, data: Path, output: Path | None, proba_only: bool, ver
 
 @cli.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
-def validate(recipe: Path) -> None:
+@recipe_settings
+def validate(recipe: Path, settings: tuple[str, ...]) -> None:
     """Check a RECIPE and its data, and show the search space and what a search would write.
 
     Nothing is trained and nothing is written.
     """
-    from automl.data import load_dataset
+    from automl.data import class_weights, load_dataset
     from automl.plugins import registry
-    from automl.recipe import load_recipe
+    from automl.recipe import load_recipe, parse_overrides
     from automl.run import describe_space, planned_outputs, searched
 
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, parse_overrides(settings))
     registry().backend(loaded.backend.name).create(loaded.backend.options).close()
     dataset = load_dataset(loaded.data)
     search_rows, holdout = dataset.split_holdout(loaded.data.holdout, loaded.search.seed)
     list(search_rows.folds(loaded.search.folds, loaded.search.seed))
+    by_class = class_weights(search_rows, loaded.training.class_weight)
     outputs = planned_outputs(loaded)
     schema = dataset.schema
     click.echo(
@@ -70,6 +72,9 @@ def validate(recipe: Path) -> None:
         f"{len(dataset.classes)} classes; {loaded.search.folds} folds, "
         f"metric {loaded.search.metric}, backend {loaded.backend.name}."
     )
+    if by_class is not None:
+        weights = ", ".join(f"{c} {w:.3g}" for c, w in zip(dataset.classes, by_class, strict=True))
+        click.echo(f"Class weights (training.class_weight): {weights}")
     space = describe_space(loaded)
     click.echo(f"Search space ({searched(space)} of {len(space)} dimensions searched):")
     width = max(len(name) for name, _ in space) + 2

@@ -17,6 +17,7 @@ from automl.cli._app import (
     cli,
     console_for,
     quiet_libraries,
+    recipe_settings,
 )
 
 
@@ -44,6 +45,7 @@ from automl.cli._app import (
 )
 @click.option("--seed", type=int, help="Seed for splits, sampler and training.")
 @click.option("--fresh", is_flag=True, help="Delete the run's study and start over.")
+@recipe_settings
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -65,6 +67,7 @@ def search(
     output: Path | None,
     seed: int | None,
     fresh: bool,
+    settings: tuple[str, ...],
     top: int,
     verbose: bool,
     quiet: bool,
@@ -77,6 +80,9 @@ def search(
     """
     if quiet and as_json:
         raise click.UsageError("--quiet and --json exclude each other")
+    from automl.recipe import parse_overrides
+
+    overrides = parse_overrides(settings)
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     quiet_libraries(verbose)
     # What the imports made is never garbage: out of the collector's scans, each fit's collection
@@ -106,6 +112,7 @@ def search(
         seed=seed,
         fresh=fresh,
         progress=progress,
+        overrides=overrides,
     )
     if as_json:
         click.echo(json.dumps(_result_event(result, top), default=str))

@@ -15,6 +15,7 @@ from automl.data._dataset import (
     typical_row,
 )
 from automl.data._preprocess import build_preprocessor, compiled_transform, fit_transform
+from automl.data._weights import class_weights
 
 __all__ = [
     "Dataset",
@@ -22,6 +23,7 @@ __all__ = [
     "Source",
     "build_preprocessor",
     "check_table",
+    "class_weights",
     "compiled_transform",
     "fit_transform",
     "load_dataset",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,13 +71,18 @@ class FeatureSchema:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features, integer-coded target and the class labels they stand for."""
+    """Features, integer-coded target and the class labels they stand for.
+
+    ``weights``, when given, weigh each row's training loss (class weights, sample weights);
+    scores never use them.
+    """
 
     features: pd.DataFrame
     target: np.ndarray
     classes: tuple
     schema: FeatureSchema
     ids: pd.Series | None = None
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -85,9 +90,17 @@ class Dataset:
     def rows(self, index: np.ndarray) -> Dataset:
         """The dataset restricted to the given row positions."""
         ids = self.ids.iloc[index] if self.ids is not None else None
+        weights = self.weights[index] if self.weights is not None else None
         return Dataset(
-            self.features.iloc[index], self.target[index], self.classes, self.schema, ids
+            self.features.iloc[index], self.target[index], self.classes, self.schema, ids, weights
         )
+
+    def weighted(self, by_class: np.ndarray | None) -> Dataset:
+        """Each row's weight times its class's weight in ``by_class`` (``None``: unchanged)."""
+        if by_class is None:
+            return self
+        weights = by_class[self.target]
+        return replace(self, weights=weights if self.weights is None else self.weights * weights)
 
     def split_holdout(self, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
         """Split off a stratified holdout that the search never sees."""

@@ -57,7 +57,8 @@ class LocalBackend(Backend):
         settings: TrainSettings,
         on_epoch: EpochCallback | None = None,
     ) -> FoldResult:
-        """Train with early stopping and a NaN stop; score the kept weights on validation."""
+        """Train with early stopping and a NaN stop (rows weighted by ``data.w_train``); score the
+        kept weights on validation, unweighted."""
         started = time.perf_counter()
         model = new_model(
             spec,
@@ -72,6 +73,7 @@ class LocalBackend(Backend):
             fitted = model.fit(
                 data.x_train,
                 data.y_train,
+                sample_weight=data.w_train,
                 validation_data=(data.x_valid, data.y_valid),
                 batch_size=spec.batch_size,
                 validation_batch_size=INFERENCE_BATCH,
@@ -91,13 +93,16 @@ class LocalBackend(Backend):
         n_classes: int,
         settings: TrainSettings,
         epochs: int,
+        sample_weight: np.ndarray | None = None,
     ) -> Any:
-        """Train on all rows for ``epochs`` epochs, without validation."""
+        """Train on all rows (weighted by ``sample_weight``) for ``epochs`` epochs, without
+        validation."""
         model = new_model(spec, x.shape, n_classes, settings.seed, epochs, self.jit_compile)
         with releasing_traced_graphs():
             fitted = model.fit(
                 x,
                 y,
+                sample_weight=sample_weight,
                 batch_size=spec.batch_size,
                 epochs=epochs,
                 shuffle=True,

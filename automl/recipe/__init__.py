@@ -15,7 +15,7 @@ from automl.recipe._dimensions import (
     FloatRange,
     IntRange,
 )
-from automl.recipe._load import load_recipe
+from automl.recipe._load import load_recipe, parse_overrides
 from automl.recipe._schema import (
     BackendConfig,
     DataConfig,
@@ -51,4 +51,5 @@ __all__ = [
     "TrainingConfig",
     "load_recipe",
     "parse_duration",
+    "parse_overrides",
 ]

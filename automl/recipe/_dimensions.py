@@ -34,7 +34,14 @@ INITIALIZERS = (
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam", "adamax")
 TRANSFORMS = ("none", "log1p", "sqrt", "quantile")
 SCHEDULES = ("constant", "plateau")
-METRICS = ("log_loss", "accuracy", "balanced_accuracy", "f1_macro", "roc_auc")
+METRICS = (
+    "log_loss",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "roc_auc",
+    "average_precision",
+)
 
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 Initializer = Literal[INITIALIZERS]  # type: ignore[valid-type]
@@ -68,9 +75,12 @@ class Section(BaseModel):
 
 
 def _numeric_only(field: Any) -> bool:
-    """Whether a field takes numbers but no booleans (pydantic would read ``true`` as 1)."""
+    """Whether a field takes numbers but no booleans (pydantic would read ``true`` as 1); a field
+    that also takes words (a ``Literal``) checks its values itself."""
     annotation = repr(field.annotation)
-    return "bool" not in annotation and re.search(r"\b(int|float)\b", annotation) is not None
+    if "bool" in annotation or "Literal" in annotation:
+        return False
+    return re.search(r"\b(int|float)\b", annotation) is not None
 
 
 class Choices(Section, Generic[T]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,40 @@ def load_recipe(
     except ValidationError as exc:
         raise UserError(f"{origin}: {_first_error(exc)}") from None
     return _resolve_paths(recipe, base)
+
+
+_SETTING = re.compile(r"\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)\s*=(.*)", re.DOTALL)
+
+
+def parse_overrides(settings: Iterable[str]) -> dict[str, Any]:
+    """Turn ``section.field=value`` texts (the command line's ``--set``) into the ``overrides``
+    of :func:`load_recipe`; each value is read as YAML (``5``, ``3m``, ``[1, 2]``, ``{a: 2}``).
+
+    A later setting of the same field wins.
+
+    Raises:
+        automl.errors.UserError: a text is not ``section.field=value`` or its value is not YAML.
+
+    Example:
+        >>> parse_overrides(["search.trials=5", "space.layers=[1, 2]"])
+        {'search.trials': 5, 'space.layers': [1, 2]}
+    """
+    overrides: dict[str, Any] = {}
+    for setting in settings:
+        matched = _SETTING.fullmatch(setting)
+        if matched is None:
+            raise UserError(
+                f"--set {setting[:80]!r}: expected section.field=value, e.g. search.trials=5"
+            )
+        dotted, text = matched.groups()
+        try:
+            overrides[dotted] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "invalid YAML"
+            raise UserError(
+                f"--set {dotted}: {text[:80]!r} is not a YAML value: {problem}"
+            ) from None
+    return overrides
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

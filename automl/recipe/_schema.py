@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -113,12 +114,44 @@ class EarlyStoppingConfig(Section):
     restore_best_weights: bool = True
 
 
+ClassWeight = Literal["none", "balanced"] | dict[str, float]
+
+
 class TrainingConfig(Section):
-    """How each network is trained and how the final model is made."""
+    """How each network is trained and how the final model is made.
+
+    ``class_weight`` weighs each training row's loss by its class: ``none``, ``balanced`` (rows
+    / (classes * the class's rows), as scikit-learn's ``compute_class_weight``) or a mapping of
+    label to weight (unlisted classes weigh 1). Scores stay unweighted.
+    """
 
     max_epochs: int = Field(50, ge=1)
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     final_model: Literal["refit", "fold_ensemble", "ensemble"] = "refit"
+    class_weight: ClassWeight = "none"
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _weights(cls, value: Any) -> Any:
+        return _check_class_weight(value)
+
+
+def _check_class_weight(value: Any) -> str | dict[str, float]:
+    """``none``, ``balanced``, or ``{label: weight}`` with labels as text and weights above 0."""
+    if value is None or value in ("none", "balanced"):
+        return "none" if value is None else value
+    if not isinstance(value, dict) or not value:
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        raise ValueError(f"expected none, balanced or a mapping of label to weight, got {shown}")
+    weights = {}
+    for label, weight in value.items():
+        number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not number or not 0 < weight < math.inf:
+            raise ValueError(
+                f"the weight of class '{label}' must be a number above 0, got {weight!r}"
+            )
+        weights[str(label)] = float(weight)
+    return weights
 
 
 class ReferenceConfig(Section):

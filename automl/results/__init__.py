@@ -1,6 +1,7 @@
 """Results: what a search leaves behind. The trials' stored predictions and fold models, the
 scikit-learn references, greedy and stacked ensembles, the final model, the leaderboard read from
-the study, and the model bundle that ``automl predict`` loads."""
+the study, the model bundle that ``automl predict`` loads, and its features' permutation
+importance."""
 
 from automl.results._artifacts import (
     artifact_key,
@@ -17,6 +18,7 @@ from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, verify_bund
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._final import best_bundle, holdout_scores, train_final
 from automl.results._greedy import Selection, select_ensemble
+from automl.results._importance import feature_importance
 from automl.results._leaderboard import (
     ENSEMBLE_ATTR,
     REFERENCE_ATTRS,
@@ -45,6 +47,7 @@ __all__ = [
     "build_leaderboard",
     "choose_ensemble",
     "ensure_reference",
+    "feature_importance",
     "fit_stacker",
     "format_cell",
     "holdout_scores",

@@ -101,7 +101,7 @@ def choose_ensemble(
             oofs.append(reference_oof)
     names = list(folders)
     if config.method == "stack":
-        stacking = fit_stacker(oofs, dataset.target, folds)
+        stacking = fit_stacker(oofs, dataset.target, folds, dataset.weights)
         scores = score_all(metric, dataset.target, stacking.oof)
         shares = dict(zip(names, stacking.shares, strict=True))
         return EnsembleChoice("stack", shares, scores, folders, stacking.stacker)

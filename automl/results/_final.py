@@ -41,7 +41,8 @@ def train_final(
         return [Member(r.result.model, r.preprocessor) for r in evaluation.folds]
     epochs = max(1, round(float(np.mean(best_epochs))))
     preprocessor, (x,) = fit_transform(dataset.schema, dataset.features, transform=spec.transform)
-    model = backend.fit(spec, x, dataset.target, len(dataset.classes), settings, epochs)
+    n_classes = len(dataset.classes)
+    model = backend.fit(spec, x, dataset.target, n_classes, settings, epochs, dataset.weights)
     return [Member(model, preprocessor)]
 
 

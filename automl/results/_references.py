@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,28 @@ class Reference:
 
 
 def references(recipe: Recipe) -> list[Reference]:
-    """The recipe's enabled references, gradient boosting first."""
+    """The recipe's enabled references, gradient boosting first.
+
+    A recipe's class weights join the description, so a run whose weights changed trains its
+    references again.
+    """
     seed = recipe.search.seed
     found = []
     if recipe.reference.enabled:
         found.append(_gradient_boosting(recipe.reference, seed))
     if recipe.extra_trees.enabled:
         found.append(_extra_trees(recipe.extra_trees, seed))
-    return found
+    weighting = _class_weight(recipe.training.class_weight)
+    return [replace(r, description=r.description + weighting) for r in found]
+
+
+def _class_weight(class_weight: str | dict[str, float]) -> str:
+    """`` class_weight=balanced``, `` class_weight=yes:3``, or nothing for ``none``."""
+    if class_weight == "none":
+        return ""
+    if isinstance(class_weight, dict):
+        class_weight = ",".join(f"{label}:{weight:g}" for label, weight in class_weight.items())
+    return f" class_weight={class_weight}"
 
 
 def _gradient_boosting(config: ReferenceConfig, seed: int) -> Reference:
@@ -114,7 +128,7 @@ def ensure_reference(
         preprocessor, (x_train, x_valid) = fit_transform(
             dataset.schema, train.features, valid.features
         )
-        model = reference.make().fit(x_train, train.target)
+        model = reference.make().fit(x_train, train.target, sample_weight=train.weights)
         proba = model.predict_proba(x_valid)
         probas.append(proba)
         fold_scores.append(score_all(metric, valid.target, proba))

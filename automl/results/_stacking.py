@@ -55,8 +55,14 @@ class Stacking:
     shares: tuple[float, ...]
 
 
-def fit_stacker(oofs: Sequence[np.ndarray], target: np.ndarray, folds: Folds) -> Stacking:
-    """Fit a stacker on the candidates' out-of-fold predictions ``oofs`` (same row order).
+def fit_stacker(
+    oofs: Sequence[np.ndarray],
+    target: np.ndarray,
+    folds: Folds,
+    weights: np.ndarray | None = None,
+) -> Stacking:
+    """Fit a stacker on the candidates' out-of-fold predictions ``oofs`` (same row order), each
+    row's loss weighted by ``weights`` when given (as the candidates trained).
 
     A candidate's share is the fraction of the stacker's absolute coefficients (on standardised
     inputs) that weigh its log-probabilities: how much the stacker listens to it.
@@ -65,9 +71,10 @@ def fit_stacker(oofs: Sequence[np.ndarray], target: np.ndarray, folds: Folds) ->
     n_classes = oofs[0].shape[1]
     oof = np.zeros((len(target), n_classes))
     for train_rows, valid_rows in folds:
-        stacker = _fit(features[train_rows], target[train_rows])
+        fold_weights = None if weights is None else weights[train_rows]
+        stacker = _fit(features[train_rows], target[train_rows], fold_weights)
         oof[valid_rows] = _proba(stacker, features[valid_rows], n_classes)
-    stacker = _fit(features, target)
+    stacker = _fit(features, target, weights)
     weight = np.abs(stacker[-1].coef_).sum(axis=0).reshape(len(oofs), n_classes).sum(axis=1)
     return Stacking(stacker, oof, tuple(float(w) for w in weight / weight.sum()))
 
@@ -78,9 +85,9 @@ def _proba(stacker: Any, features: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def _fit(features: np.ndarray, target: np.ndarray) -> Any:
+def _fit(features: np.ndarray, target: np.ndarray, weights: np.ndarray | None) -> Any:
     from sklearn.exceptions import ConvergenceWarning
 
     with warnings.catch_warnings():  # not converged in 1,000 steps: still a usable stacker
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return new_stacker().fit(features, target)
+        return new_stacker().fit(features, target, logisticregression__sample_weight=weights)

@@ -13,13 +13,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
 from automl._files import write_text
-from automl.data import Dataset, load_dataset
+from automl.data import Dataset, class_weights, load_dataset
 from automl.errors import UserError
 from automl.events import Progress, SearchPlan, Stop, TrialEnd
 from automl.plugins import Registry, registry
@@ -30,6 +32,7 @@ from automl.results import (
     best_bundle,
     build_leaderboard,
     ensure_reference,
+    feature_importance,
     keep_trial,
     references,
 )
@@ -82,14 +85,16 @@ def run_recipe(
     progress: Progress | None = None,
     table: pd.DataFrame | None = None,
     report: bool = True,
+    sample_weight: np.ndarray | None = None,
 ) -> SearchResult:
     """Run a validated recipe with a ready backend (see :func:`automl.search`).
 
     ``table`` gives the training rows in memory instead of ``recipe.data.train``; ``report``
-    writes ``report.html`` at the end.
+    writes ``report.html`` at the end. ``sample_weight`` (one non-negative number per row of the
+    training rows) weighs each row's training loss, times its class's weight.
     """
     with contextlib.ExitStack() as held:  # the SQLite study's lock, the trial workers
-        run = _prepare(recipe, backend, held, fresh, progress or Progress(), table)
+        run = _prepare(recipe, backend, held, fresh, progress or Progress(), table, sample_weight)
         budget = _references(run)
         stop, search_seconds = _search(run, budget)
         best, scores, final_seconds = _finalize(run)
@@ -103,12 +108,14 @@ def _prepare(
     fresh: bool,
     progress: Progress,
     table: pd.DataFrame | None,
+    sample_weight: np.ndarray | None,
 ) -> _Prepared:
-    """Read and split the rows, start the pool, make the run folder and open the study."""
+    """Read, weigh and split the rows, start the pool, make the run folder and open the study."""
     started = datetime.now(timezone.utc)
     plugins = registry()
-    dataset = load_dataset(recipe.data, table)
+    dataset = replace(load_dataset(recipe.data, table), weights=sample_weight)
     search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
+    search_rows = search_rows.weighted(class_weights(search_rows, recipe.training.class_weight))
     folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
     settings = _settings(recipe)
     job = SearchJob(search_rows, folds, settings, recipe.search.metric, recipe.search.trial_timeout)
@@ -249,15 +256,22 @@ def _write(
     final_seconds: float,
     report: bool,
 ) -> SearchResult:
-    """Write the leaderboard, the predictions, ``run.json`` and the report; tell the plugins."""
+    """Write the leaderboard, the predictions, the feature importance, ``run.json`` and the
+    report; tell the plugins."""
     recipe, folder = run.recipe, run.folder
     board = build_leaderboard(run.study)  # with the ensemble's and the references' rows
     folder.write_leaderboard(board)
     if best is not None and recipe.data.test is not None:
         write_text(folder.predictions, best.predict_file(recipe.data.test).to_csv(index=False))
-    seconds = {"search": round(search_seconds, 2), "final_model": round(final_seconds, 2)}
+    clock = time.perf_counter()
+    importance = _importance(best, run.holdout, recipe.search.seed)
+    seconds = {
+        "search": round(search_seconds, 2),
+        "final_model": round(final_seconds, 2),
+        "importance": round(time.perf_counter() - clock, 2),
+    }
     written = write_run_file(
-        folder, recipe, run.study, run.storage, run.started, seconds, scores, stop
+        folder, recipe, run.study, run.storage, run.started, seconds, scores, stop, importance
     )
     if report:
         opened = Run(folder, run.study, recipe, written, best=best, holdout_rows=run.holdout)
@@ -297,6 +311,20 @@ def _settings(recipe: Recipe) -> TrainSettings:
     )
 
 
+def _importance(
+    best: ModelBundle | None, holdout: Dataset | None, seed: int
+) -> dict[str, Any] | None:
+    """The best model's permutation feature importance on the holdout rows (``None`` without
+    either); one that cannot be computed warns and never fails the search."""
+    if best is None or holdout is None:
+        return None
+    try:
+        return feature_importance(best, holdout.features, holdout.target, seed=seed)
+    except Exception as exc:  # the model is written already; the importance explains it
+        _warn_skipped("feature importance not computed", exc)
+        return None
+
+
 def _write_report(run: Run) -> None:
     """Write ``report.html``; a report that cannot be drawn warns and never fails the search."""
     from automl.run._report import write_report  # matplotlib loads only when a run ends
@@ -304,5 +332,10 @@ def _write_report(run: Run) -> None:
     try:
         write_report(run)
     except Exception as exc:  # the results are written already; the report is a view of them
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        warnings.warn(f"report.html not written: {type(exc).__name__}: {reason}", stacklevel=2)
+        _warn_skipped("report.html not written", exc)
+
+
+def _warn_skipped(what: str, exc: Exception) -> None:
+    """Warn, in one line, that an optional last step of the search failed, and why."""
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    warnings.warn(f"{what}: {type(exc).__name__}: {reason}", stacklevel=3)

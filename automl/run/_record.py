@@ -86,9 +86,10 @@ def write_run_file(
     seconds: dict[str, float],
     holdout: dict[str, float] | None,
     stop: Stop,
+    importance: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """Write ``run.json``: the recipe, timings, trial counts, best trial, holdout, versions;
-    return what it holds."""
+    """Write ``run.json``: the recipe, timings, trial counts, best trial, holdout scores, the
+    best model's feature importance on the holdout rows, versions; return what it holds."""
     trials = study.get_trials(deepcopy=False)
     states: dict[str, int] = {}
     for trial in trials:
@@ -113,6 +114,7 @@ def write_run_file(
             "architecture": best.user_attrs.get(record_keys.ARCHITECTURE),
         },
         "holdout": holdout,
+        "importance": importance,
         "seeds": seeds(recipe),
         "versions": library_versions(),
         "machine": machine(),

@@ -34,7 +34,9 @@ HISTORY = "optimization_history.png"
 IMPORTANCES = "param_importances.png"
 PARALLEL = "parallel_coordinate.png"
 CONFUSION = "confusion_matrix.png"
-FIGURES = (LEARNING_CURVES, HISTORY, IMPORTANCES, PARALLEL, CONFUSION)
+FEATURES = "feature_importance.png"
+FIGURES = (LEARNING_CURVES, HISTORY, IMPORTANCES, PARALLEL, CONFUSION, FEATURES)
+_SHOWN_FEATURES = 20
 _STYLE = (
     "body{font-family:sans-serif;margin:2em auto;max-width:1200px;padding:0 1em}.note{color:#555}"
     "img{max-width:100%}.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:13px}"
@@ -66,6 +68,7 @@ def write_report(run: Run) -> Path:
             _importances(study, complete, metric, run_dir / IMPORTANCES),
             _parallel_coordinate(study, complete, metric, run_dir / PARALLEL),
             _holdout(run, run_dir / CONFUSION),
+            _feature_importance(record, run_dir / FEATURES),
         ]
     else:
         text = "No trial completed, so there is no best model to draw; the leaderboard says why."
@@ -197,6 +200,37 @@ def _draw_confusion(
     right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     right.grid(axis="x", alpha=0.3)
     _save(figure, path)
+
+
+def _feature_importance(record: dict[str, Any] | None, path: Path) -> Section:
+    """The best model's permutation importance, as ``run.json`` recorded it: the top features."""
+    title = "Feature importance of the best model"
+    found = (record or {}).get("importance")
+    if not found:
+        text = "Not drawn: run.json records none (it needs a best model and holdout rows)."
+        return Section(title, text=text)
+    shown = found["features"][:_SHOWN_FEATURES]
+    names = [row["feature"] for row in shown]
+    figure = Figure(figsize=(8, max(2.5, 0.3 * len(shown) + 1)), layout="constrained")
+    ax = figure.subplots()
+    positions = np.arange(len(shown))
+    means = [row["importance"] for row in shown]
+    ax.barh(positions, means, xerr=[row["std"] for row in shown], color="C0", capsize=2)
+    ax.set_yticks(positions, names)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set(title="Permutation importance (holdout rows)", xlabel="rise in log-loss when shuffled")
+    ax.grid(axis="x", alpha=0.3)
+    _save(figure, path)
+    more = len(found["features"]) - len(shown)
+    text = (
+        f"How much the log-loss on {found['rows']} holdout rows rises when one feature's column "
+        f"is shuffled (mean and standard deviation over {found['repeats']} shuffles, seed "
+        f"{found['seed']}); near zero or below: the model does not rely on it."
+        + (f" The top {len(shown)} of {len(found['features'])} features." if more else "")
+    )
+    rows = [[row["feature"], row["importance"], row["std"]] for row in shown]
+    return Section(title, path.name, text, _table(["feature", "log-loss rise", "std"], rows))
 
 
 def _draw_optuna(

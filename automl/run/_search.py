@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,21 @@ def search(
     seed: int | None = None,
     fresh: bool = False,
     progress: Progress | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Run (or continue) the search a recipe describes and return its result.
 
-    Keyword arguments override the recipe's fields. Running the same recipe again continues the
-    study in its run folder with more trials; ``fresh=True`` starts over.
+    Keyword arguments override the recipe's fields; ``overrides`` maps any other dotted field
+    (``{"training.final_model": "ensemble"}``) to its value, and the keyword arguments win over
+    it. Running the same recipe again continues the study in its run folder with more trials;
+    ``fresh=True`` starts over.
 
     Example:
         >>> result = automl.search("recipes/quickstart.yaml", trials=5)  # doctest: +SKIP
         >>> result.leaderboard.head()  # doctest: +SKIP
         >>> result.best.predict_proba(frame)  # doctest: +SKIP
     """
-    overrides = {
+    given = {
         "search.trials": trials,
         "search.timeout": timeout,
         "search.trial_timeout": trial_timeout,
@@ -46,7 +50,8 @@ def search(
         "output": output,
         "search.seed": seed,
     }
-    loaded = load_recipe(recipe, {k: v for k, v in overrides.items() if v is not None})
+    keywords = {k: v for k, v in given.items() if v is not None}
+    loaded = load_recipe(recipe, {**(overrides or {}), **keywords})
     chosen = registry().backend(loaded.backend.name).create(loaded.backend.options)
     try:
         return run_recipe(loaded, chosen, fresh=fresh, progress=progress)

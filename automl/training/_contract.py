@@ -31,13 +31,18 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class FoldData:
-    """One fold's preprocessed arrays: float32 features and integer class codes."""
+    """One fold's preprocessed arrays: float32 features and integer class codes.
+
+    ``w_train``, when given, holds a weight per training row (class weights, sample weights) that
+    scales the row's training loss; the validation rows are never weighted.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_valid: np.ndarray
     y_valid: np.ndarray
     n_classes: int
+    w_train: np.ndarray | None = None
 
 
 @dataclass
@@ -77,7 +82,8 @@ class Backend(abc.ABC):
         settings: TrainSettings,
         on_epoch: EpochCallback | None = None,
     ) -> FoldResult:
-        """Train on ``data.x_train`` with early stopping on ``data.x_valid``; return the result.
+        """Train on ``data.x_train`` (each row's loss weighted by ``data.w_train`` when given)
+        with early stopping on ``data.x_valid``; return the result.
 
         ``on_epoch(epoch, logs)`` (1-based epoch, Keras' epoch logs), when given, is called after
         each epoch for progress displays; a backend that cannot report epochs may ignore it.
@@ -95,8 +101,12 @@ class Backend(abc.ABC):
         n_classes: int,
         settings: TrainSettings,
         epochs: int,
+        sample_weight: np.ndarray | None = None,
     ) -> Any:
-        """Train the final model on all rows for exactly ``epochs`` epochs; return a keras.Model."""
+        """Train the final model on all rows for exactly ``epochs`` epochs; return a keras.Model.
+
+        ``sample_weight``, when given, weighs each row's loss as :attr:`FoldData.w_train` does.
+        """
 
     def evaluate_folds(
         self,

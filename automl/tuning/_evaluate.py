@@ -95,7 +95,9 @@ def evaluate_spec(
                 dataset.schema, train.features, valid.features, transform=spec.transform
             )
             prepared.append((preprocessor, valid.target))
-            data = FoldData(x_train, train.target, x_valid, valid.target, len(dataset.classes))
+            data = FoldData(
+                x_train, train.target, x_valid, valid.target, len(dataset.classes), train.weights
+            )
             yield data, replace(settings, seed=settings.seed + step)
 
     results = backend.evaluate_folds(spec, inputs(), on_epoch)

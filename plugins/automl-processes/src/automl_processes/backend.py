@@ -59,6 +59,7 @@ class _Final:
     settings: TrainSettings
     epochs: int
     target: str
+    sample_weight: np.ndarray | None
 
 
 class ProcessBackend(Backend):
@@ -119,12 +120,14 @@ class ProcessBackend(Backend):
         n_classes: int,
         settings: TrainSettings,
         epochs: int,
+        sample_weight: np.ndarray | None = None,
     ) -> Any:
-        """Train the final model in a worker and load it here."""
+        """Train the final model (rows weighted by ``sample_weight``) in a worker; load it here."""
         workers = self._pool()
         number = next(self._numbers)
         target = str(self._scratch / f"final-{number}.keras")
-        workers.submit(_Final(number, spec, x, y, n_classes, settings, epochs, target))
+        task = _Final(number, spec, x, y, n_classes, settings, epochs, target, sample_weight)
+        workers.submit(task)
         done: dict[int, str] = {}
         while number not in done:
             done.update(self._answers(workers))
@@ -158,7 +161,10 @@ class ProcessBackend(Backend):
 def _train(backend: LocalBackend, task: _Fold | _Final) -> FoldResult | str:
     """In a worker: train, save the model to the task's target, and hand back its path."""
     if isinstance(task, _Final):
-        model = backend.fit(task.spec, task.x, task.y, task.n_classes, task.settings, task.epochs)
+        weights = task.sample_weight
+        model = backend.fit(
+            task.spec, task.x, task.y, task.n_classes, task.settings, task.epochs, weights
+        )
         model.save(task.target)
         return task.target
     result = backend.evaluate(task.spec, task.data, task.settings)

@@ -11,11 +11,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from automl.keras import releasing_traced_graphs
 from automl_spark.paramserver import ParameterClient
-from automl_spark.rounds import RoundPlan, derived_seed, round_rows
+from automl_spark.rounds import RoundPlan, Shard, derived_seed, round_rows
 
 # In a Spark worker: the (model, fold) its model's optimizer state belongs to.
 _optimizer_fold: tuple[int, str] | None = None
@@ -39,7 +37,7 @@ def train_against_server(
     plan: RoundPlan,
     link: ServerLink,
     index: int,
-    shard: tuple[np.ndarray, np.ndarray],
+    shard: Shard,
     epoch: int,
     learning_rate: float,
 ) -> tuple[int, float, float]:
@@ -50,7 +48,7 @@ def train_against_server(
     """
     from automl_spark import _worker
 
-    x, y = shard
+    x, y, row_weights = shard
     keras = _worker.keras_with_threads(plan.threads)
     model = _worker.model_for(plan.spec, plan.n_features, plan.n_classes, plan.eager, plan.threads)
     _join_fold(model, link)
@@ -65,7 +63,12 @@ def train_against_server(
             model.set_weights(weights)
             with releasing_traced_graphs():
                 logs = model.fit(
-                    x[picked], y[picked], batch_size=plan.spec.batch_size, shuffle=False, verbose=0
+                    x[picked],
+                    y[picked],
+                    sample_weight=None if row_weights is None else row_weights[picked],
+                    batch_size=plan.spec.batch_size,
+                    shuffle=False,
+                    verbose=0,
                 ).history
             trained = model.get_weights()
             client.push(version, [new - old for new, old in zip(trained, weights, strict=True)])

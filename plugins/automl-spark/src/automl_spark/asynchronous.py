@@ -98,13 +98,15 @@ class SparkAsyncBackend(SparkSyncBackend):
         spec: ModelSpec,
         x: np.ndarray,
         y: np.ndarray,
+        weights: np.ndarray | None,
         settings: Any,
         epochs: int,
         callbacks: list[Any],
         validation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, list[float]]:
-        """Run up to ``epochs`` asynchronous epochs on ``model``; return the history."""
-        fold, plan = self._shard(model, spec, x, y, settings, epochs)
+        """Run up to ``epochs`` asynchronous epochs on ``model`` (rows weighted by ``weights``);
+        return the history."""
+        fold, plan = self._shard(model, spec, x, y, weights, settings, epochs)
         context = self.spark.get().sparkContext
         secret = new_secret()
         server = ParameterServer(

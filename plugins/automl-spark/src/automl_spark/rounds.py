@@ -20,6 +20,9 @@ from automl.keras import releasing_traced_graphs
 from automl.spec import ModelSpec
 from automl_spark.state import weighted_mean
 
+# A partition's training rows: features, class codes and loss weights (``None``: all 1).
+Shard = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
 
 @dataclass(frozen=True)
 class RoundPlan:
@@ -52,6 +55,7 @@ class ShardedFold:
     Args:
         context: the SparkContext.
         x, y: the training rows.
+        weights: each row's loss weight, or ``None`` (every row weighs 1).
         partitions: how many shards (each partition trains one).
         seed: seeds the assignment of rows to shards.
         shuffle: assign rows to shards at random; otherwise shard ``i`` holds the ``i``-th block
@@ -59,14 +63,24 @@ class ShardedFold:
     """
 
     def __init__(
-        self, context: Any, x: np.ndarray, y: np.ndarray, partitions: int, seed: int, shuffle: bool
+        self,
+        context: Any,
+        x: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        partitions: int,
+        seed: int,
+        shuffle: bool,
     ) -> None:
         rows = len(x)
         order = np.random.default_rng(seed).permutation(rows) if shuffle else np.arange(rows)
         blocks = np.array_split(order, max(1, min(partitions, rows)))
         self.context = context
         self.sizes = [len(block) for block in blocks]
-        self.shards = [context.broadcast((x[block], y[block])) for block in blocks]
+        self.shards = [
+            context.broadcast((x[block], y[block], None if weights is None else weights[block]))
+            for block in blocks
+        ]
 
     def rounds_per_epoch(self, batch_size: int, batches_per_round: int | None) -> int:
         """Rounds that make one pass over the largest shard."""
@@ -112,7 +126,7 @@ def average(results: list[RoundResult]) -> tuple[np.ndarray, int, float, float, 
 def train_shard(
     plan: RoundPlan,
     index: int,
-    shard: tuple[np.ndarray, np.ndarray],
+    shard: Shard,
     state: np.ndarray,
     step: int,
     epoch: int,
@@ -122,7 +136,7 @@ def train_shard(
     from automl_spark import _worker
     from automl_spark.state import get_state, set_state
 
-    x, y = shard
+    x, y, row_weights = shard
     keras = _worker.keras_with_threads(plan.threads)
     rows = round_rows(plan, len(x), epoch, round_, derived_seed(plan.seed, epoch, index))
     if len(rows) == 0:
@@ -133,7 +147,13 @@ def train_shard(
     keras.utils.set_random_seed(derived_seed(plan.seed, epoch, index, round_))
     with releasing_traced_graphs():
         logs = model.fit(
-            x[rows], y[rows], batch_size=plan.spec.batch_size, epochs=1, shuffle=False, verbose=0
+            x[rows],
+            y[rows],
+            sample_weight=None if row_weights is None else row_weights[rows],
+            batch_size=plan.spec.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
         ).history
     return RoundResult(
         rows=len(rows),

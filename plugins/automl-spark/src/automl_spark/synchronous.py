@@ -80,6 +80,7 @@ class SparkSyncBackend(Backend):
             spec,
             data.x_train,
             data.y_train,
+            data.w_train,
             settings,
             settings.max_epochs,
             callbacks,
@@ -95,10 +96,12 @@ class SparkSyncBackend(Backend):
         n_classes: int,
         settings: TrainSettings,
         epochs: int,
+        sample_weight: np.ndarray | None = None,
     ) -> Any:
-        """Train on all rows for ``epochs`` epochs in synchronous rounds; return the Keras model."""
+        """Train on all rows (weighted by ``sample_weight``) for ``epochs`` epochs in synchronous
+        rounds; return the Keras model."""
         model = new_model(spec, x.shape, n_classes, settings.seed, epochs)
-        self._train(model, spec, x, y, settings, epochs, [stop_on_nan(model)])
+        self._train(model, spec, x, y, sample_weight, settings, epochs, [stop_on_nan(model)])
         return model
 
     def close(self) -> None:
@@ -111,6 +114,7 @@ class SparkSyncBackend(Backend):
         spec: ModelSpec,
         x: np.ndarray,
         y: np.ndarray,
+        weights: np.ndarray | None,
         settings: TrainSettings,
         epochs: int,
     ) -> tuple[ShardedFold, RoundPlan]:
@@ -118,7 +122,7 @@ class SparkSyncBackend(Backend):
         session = self.spark.get()
         context = session.sparkContext
         partitions = self.partitions or context.defaultParallelism
-        fold = ShardedFold(context, x, y, partitions, settings.seed, self.shuffle)
+        fold = ShardedFold(context, x, y, weights, partitions, settings.seed, self.shuffle)
         plan = RoundPlan(
             spec=spec,
             n_features=x.shape[1],
@@ -137,13 +141,15 @@ class SparkSyncBackend(Backend):
         spec: ModelSpec,
         x: np.ndarray,
         y: np.ndarray,
+        weights: np.ndarray | None,
         settings: TrainSettings,
         epochs: int,
         callbacks: list[Any],
         validation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, list[float]]:
-        """Run up to ``epochs`` epochs of rounds on ``model``'s state; return the history."""
-        fold, plan = self._shard(model, spec, x, y, settings, epochs)
+        """Run up to ``epochs`` epochs of rounds on ``model``'s state (rows weighted by
+        ``weights``); return the history."""
+        fold, plan = self._shard(model, spec, x, y, weights, settings, epochs)
         rounds = fold.rounds_per_epoch(spec.batch_size, self.batches_per_round)
         state, step = get_state(model), 0
 

@@ -1,0 +1,43 @@
+"""Class weights: the recipe's ``training.class_weight`` as one weight per class code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from automl._text import did_you_mean
+from automl.data._dataset import Dataset, _list_columns
+from automl.errors import UserError
+
+_FIELD = "training.class_weight"
+
+
+def class_weights(dataset: Dataset, class_weight: str | Mapping[str, float]) -> np.ndarray | None:
+    """One weight per class code for ``dataset``'s training rows; ``None`` for ``none``.
+
+    ``balanced`` gives class ``c`` the weight ``rows / (classes * rows of c)``, as scikit-learn's
+    ``compute_class_weight``; a mapping names classes by label (as text) and leaves the classes
+    it does not name at 1.
+
+    Raises:
+        UserError: the mapping names a label that is not one of the dataset's classes.
+    """
+    n_classes = len(dataset.classes)
+    if class_weight == "none":
+        return None
+    if class_weight == "balanced":
+        counts = np.bincount(dataset.target, minlength=n_classes)
+        return len(dataset) / (n_classes * np.maximum(counts, 1))
+    assert isinstance(class_weight, Mapping)  # the recipe allows nothing else
+    codes = {str(label): code for code, label in enumerate(dataset.classes)}
+    weights = np.ones(n_classes)
+    for label, weight in class_weight.items():
+        if label not in codes:
+            raise UserError(
+                f"{_FIELD}: '{label}' is not a class of the target{did_you_mean(label, codes)}; "
+                f"classes: {_list_columns(pd.Index(list(codes)))}"
+            )
+        weights[codes[label]] = weight
+    return weights
