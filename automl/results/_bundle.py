@@ -47,7 +47,8 @@ from automl.results._stacking import stacked_proba
 BUNDLE_FILE = "bundle.json"
 STACKER_FILE = f"stacker{SKOPS_SUFFIX}"
 BUNDLE_FORMAT = 3  # 1 and 2 held pickles (2: with a stacker); 3: skops files and digests
-_MANIFEST_KEYS = {"format", "files", "classes", "schema", "id_column", "members", "stacker"}
+# bundle.json keys that are the bundle itself; every other key is its info
+MANIFEST_KEYS = {"format", "files", "classes", "schema", "id_column", "members", "stacker"}
 
 
 @dataclass
@@ -124,10 +125,11 @@ class ModelBundle:
                     member.model.set_params(n_jobs=1)
             elif member.traced is None:
                 member.traced = traced_predictor(member.model)
-            key = id(member.preprocessor)
-            compiled = compiled_transform(member.preprocessor)
+        shared = {id(m.preprocessor): m.preprocessor for m in self.members}  # each one once
+        for key, preprocessor in shared.items():
+            compiled = compiled_transform(preprocessor)
             if compiled is not None and np.array_equal(
-                compiled(example), member.preprocessor.transform(example)
+                compiled(example), preprocessor.transform(example)
             ):
                 self._compiled[key] = compiled
 
@@ -205,7 +207,7 @@ class ModelBundle:
             weight, group = float(entry["weight"]), int(entry.get("group", 0))
             members.append(Member(model, preprocessors[name], weight, group))
         stacker = load_sklearn(folder / manifest["stacker"]) if "stacker" in manifest else None
-        info = {k: v for k, v in manifest.items() if k not in _MANIFEST_KEYS}
+        info = {k: v for k, v in manifest.items() if k not in MANIFEST_KEYS}
         return cls(
             members,
             tuple(manifest["classes"]),

@@ -20,7 +20,13 @@ from automl._files import replace_folder
 from automl.data import FeatureSchema
 from automl.errors import UserError
 from automl.results._artifacts import load_model
-from automl.results._bundle import BUNDLE_FILE, BUNDLE_FORMAT, Member, ModelBundle
+from automl.results._bundle import (
+    BUNDLE_FILE,
+    BUNDLE_FORMAT,
+    MANIFEST_KEYS,
+    Member,
+    ModelBundle,
+)
 
 _PICKLED_FORMATS = (1, 2)
 _PROBE_ROWS = 256
@@ -79,8 +85,7 @@ def _load_pickled(folder: Path) -> ModelBundle:
         schema = FeatureSchema.from_dict(manifest["schema"])
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise UserError(f"{folder}: damaged model bundle: {exc}") from None
-    keys = {"format", "classes", "schema", "id_column", "members", "stacker"}
-    info = {k: v for k, v in manifest.items() if k not in keys}
+    info = {k: v for k, v in manifest.items() if k not in MANIFEST_KEYS}
     classes = tuple(manifest["classes"])
     return ModelBundle(members, classes, schema, manifest.get("id_column"), info, stacker)
 
