@@ -31,19 +31,22 @@ SCHEMA = FeatureSchema(("x1", "colour"), ("colour",))
 READY_SECONDS = 180  # loading TensorFlow and warming up on a busy 2-core machine
 
 
-def build_bundle(folder: Path, classes: tuple[str, ...] = ("a", "b")) -> Path:
-    """Train a tiny Keras model on the corpus's good ``train.csv`` and save its bundle in
-    ``folder`` (the class labels ``a`` and ``b`` renamed to ``classes``); return ``folder``."""
+def build_bundle(
+    folder: Path, classes: tuple[str, ...] = ("a", "b"), hidden_units: tuple[int, ...] = (8,)
+) -> Path:
+    """Train a small Keras model (``hidden_units`` wide) on the corpus's good ``train.csv`` and
+    save its bundle in ``folder`` (the class labels ``a`` and ``b`` renamed to ``classes``);
+    return ``folder``."""
     table = pd.read_csv(TRAIN)
     features, _ = prepare_features(table[list(SCHEMA.columns)], TRAIN, set(SCHEMA.categorical))
     preprocessor, (x,) = fit_transform(SCHEMA, features)
     y = (table["label"] == "b").to_numpy().astype("int64")
-    spec = ModelSpec(hidden_units=(8,), learning_rate=0.05)
+    spec = ModelSpec(hidden_units=hidden_units, learning_rate=0.05)
     model = LocalBackend().fit(spec, x, y, 2, TrainSettings(max_epochs=20, seed=1), 20)
     info = {
         "target": "label",
         "example": typical_row(features),
-        "architecture": "8 relu",
+        "architecture": " ".join(map(str, hidden_units)) + " relu",
         "final_model": "refit",
         "cv": {"metric": "log_loss", "mean": 0.5, "std": 0.1},
         "holdout": None,

@@ -39,11 +39,12 @@ MAX_ROWS = 200_000
 CSV = {"Content-Type": "text/csv"}
 CLASSES = ["a", "b"]
 BUSY_ROWS = 90_000  # keep the model busy for a while (within the default --max-rows)
+WIDE = (512, 512)  # about a second for BUSY_ROWS on 2 cores, however fast the rest of the path
 
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_bundle(tmp_path_factory.mktemp("serve") / "best")
+    return build_bundle(tmp_path_factory.mktemp("serve") / "best", hidden_units=WIDE)
 
 
 @pytest.fixture(scope="module")

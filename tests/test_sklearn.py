@@ -34,6 +34,12 @@ EXPECTED_FAILED: dict[str, str] = {
         "a weight of 2 is not a repeated row: the search splits rows into stratified folds, "
         "and the check replaces cv with a splitter object"
     ),
+    "check_class_weight_classifiers": (
+        "weights of 1000 and 0.0001 shift the training loss, but early stopping keeps the epoch "
+        "with the best unweighted validation loss (as Keras' EarlyStopping on val_loss does), "
+        "which on 25 noisy rows per fold is an early one; tests/test_class_weight.py shows the "
+        "weighted class's recall rise"
+    ),
 }
 
 
