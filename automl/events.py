@@ -76,6 +76,10 @@ class Progress:
     def search_started(self, plan: SearchPlan) -> None:
         """Before the first trial."""
 
+    def reference_ended(self, name: str, value: float, attrs: dict[str, Any], best: float) -> None:
+        """A reference model (``reference``, ``extra_trees``) was scored on the folds, before the
+        first trial: its value, its record (the keys of a trial's) and the best value so far."""
+
     def trial_started(self, number: int) -> None:
         """A trial begins."""
 
@@ -83,7 +87,8 @@ class Progress:
         """An epoch of the current trial ended (0-based fold, 1-based epoch, Keras' logs)."""
 
     def trial_ended(self, end: TrialEnd, best: float | None) -> None:
-        """A trial ended; ``best`` is the study's best value so far (``None`` before any)."""
+        """A trial ended; ``best`` is the best value so far, of the trials and the references
+        (``None`` before any)."""
 
     def search_ended(self) -> None:
         """The last trial ended; the leaderboard and the final model come next."""

@@ -33,7 +33,7 @@ from sklearn.utils.validation import (
 from automl.data import FeatureSchema, prepare_features
 from automl.errors import UserError
 from automl.plugins import registry
-from automl.recipe import Recipe, load_recipe
+from automl.recipe import Recipe, load_recipe, preset_fields
 from automl.results import SearchResult
 from automl.run import run_recipe
 
@@ -42,7 +42,7 @@ _PARAMETERS = (
     ("search.trials", "n_trials"),
     ("search.folds", "cv"),
     ("search.metric", "metric"),
-    ("search.timeout", "timeout"),
+    ("search.timeout", "time"),
     ("search.seed", "random_state"),
     ("data.holdout", "holdout"),
     ("training.max_epochs", "max_epochs"),
@@ -60,7 +60,10 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
     ``fit`` runs ``n_trials`` trials, each scored by stratified ``cv``-fold cross-validation with
     early stopping, then trains the best trial's network on all rows (minus the holdout). The
     search uses the recipe's default sampler (seeded TPE) and its median pruner, which never
-    prunes before the sixth trial, so small budgets run every trial to the end. Numeric columns
+    prunes before the sixth trial, so small budgets run every trial to the end. With a
+    ``preset`` (``fast``, ``good`` or ``best``, as ``automl search data.csv --preset``), the
+    search is the preset's instead: references first, networks for the ``time`` budget, and an
+    ensemble of both; parameters given explicitly still win. Numeric columns
     are imputed (median) and standardised, text columns of a DataFrame one-hot encoded; arrays are
     numeric and may hold NaN.
 
@@ -68,15 +71,19 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         search_space: the network search space in the recipe's ``space`` format, e.g.
             ``{"layers": {"low": 1, "high": 2}, "units": [16, 64], "learning_rate": 0.01}``;
             ``None`` searches the recipe's default space.
-        n_trials: number of trials (networks) to try.
+        n_trials: number of trials (networks) to try (``None``: 10, or as many as the preset's
+            time allows).
         cv: folds of the stratified cross-validation that scores each trial (at least 2; every
-            class needs at least ``cv`` rows).
+            class needs at least ``cv`` rows; ``None``: 3, or the preset's for the table's
+            size).
         backend: name of an installed backend (``automl backends`` lists them).
         metric: what the search optimises: ``log_loss`` (minimised), ``accuracy``,
             ``balanced_accuracy``, ``f1_macro``, ``roc_auc`` or ``average_precision``.
-        max_epochs: most epochs per network.
-        patience: early-stopping patience in epochs.
-        timeout: stop starting new trials after this many seconds (or ``"30m"``, ``"1h"``).
+        max_epochs: most epochs per network (``None``: 20, or the preset's).
+        patience: early-stopping patience in epochs (``None``: 5).
+        time: the time budget of the whole fit, in seconds or as ``"30m"``, ``"1h"`` (``None``:
+            none, or the preset's).
+        preset: ``None`` (the parameters alone), ``"fast"``, ``"good"`` or ``"best"``.
         holdout: fraction of rows held out of the search and the final model, to score the best
             model at the end (``holdout_scores_``); 0 uses every row.
         random_state: seed of the sampler, the folds and the network weights (an int, ``None`` or
@@ -110,17 +117,18 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         search_space: dict[str, Any] | None = None,
-        n_trials: int = 10,
-        cv: int = 3,
+        n_trials: int | None = None,
+        cv: int | None = None,
         backend: str = "local",
         metric: str = "log_loss",
-        max_epochs: int = 20,
-        patience: int = 5,
-        timeout: int | str | None = None,
+        max_epochs: int | None = None,
+        patience: int | None = None,
+        time: int | str | None = None,
         holdout: float = 0.0,
         random_state: int | np.random.RandomState | None = 0,
         backend_options: dict[str, Any] | None = None,
         class_weight: str | dict[Any, float] | None = None,
+        preset: str | None = None,
     ) -> None:
         self.search_space = search_space
         self.n_trials = n_trials
@@ -129,11 +137,12 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         self.metric = metric
         self.max_epochs = max_epochs
         self.patience = patience
-        self.timeout = timeout
+        self.time = time
         self.holdout = holdout
         self.random_state = random_state
         self.backend_options = backend_options
         self.class_weight = class_weight
+        self.preset = preset
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> AutoMLClassifier:
         """Search networks for ``X`` and ``y`` and keep the best one.
@@ -219,27 +228,34 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(str(exc)) from None
         return features
 
-    def _recipe(self, target: str, output: Path) -> Recipe:
-        """The recipe these parameters describe, validated."""
-        recipe = {
-            "name": "sklearn",
-            "data": {"target": target, "holdout": self.holdout},
-            "search": {
-                "trials": self.n_trials,
-                "folds": self.cv,
-                "metric": self.metric,
-                "seed": _seed(self.random_state),
-                "timeout": self.timeout,
-                "pruner": "median",
-            },
-            "training": {
-                "max_epochs": self.max_epochs,
-                "early_stopping": {"patience": self.patience},
-                "class_weight": "none" if self.class_weight is None else self.class_weight,
-            },
-            "backend": {"name": self.backend, "options": self.backend_options or {}},
-            "output": str(output),
+    def _recipe(self, target: str, output: Path, labels: pd.Series) -> Recipe:
+        """The recipe these parameters (and the preset, for a table of ``labels``) describe,
+        validated."""
+        sizes = labels.value_counts()
+        recipe: dict[str, Any] = (
+            preset_fields(self.preset, len(labels), int(sizes.min()))
+            if self.preset is not None
+            else {"search": {"trials": 10, "folds": 3}, "training": {"max_epochs": 20}}
+        )
+        search, training = recipe.setdefault("search", {}), recipe.setdefault("training", {})
+        given = {
+            "trials": self.n_trials,
+            "folds": self.cv,
+            "timeout": self.time,
         }
+        search.update({k: v for k, v in given.items() if v is not None})
+        search.update({"metric": self.metric, "seed": _seed(self.random_state), "pruner": "median"})
+        if self.max_epochs is not None:
+            training["max_epochs"] = self.max_epochs
+        if self.patience is not None:
+            training["early_stopping"] = {"patience": self.patience}
+        training["class_weight"] = "none" if self.class_weight is None else self.class_weight
+        recipe.update(
+            name="sklearn",
+            data={"target": target, "holdout": self.holdout},
+            backend={"name": self.backend, "options": self.backend_options or {}},
+            output=str(output),
+        )
         if self.search_space is not None:
             recipe["space"] = self.search_space
         return load_recipe(recipe)
@@ -250,7 +266,7 @@ class AutoMLClassifier(ClassifierMixin, BaseEstimator):
         """Run the search on ``table`` (rows weighted by ``weights``) in the run folder
         ``output``."""
         try:
-            recipe = self._recipe(target, output)
+            recipe = self._recipe(target, output, table[target])
             backend = registry().backend(recipe.backend.name).create(recipe.backend.options)
         except UserError as exc:
             raise ValueError(_parameter_message(str(exc))) from None

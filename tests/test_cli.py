@@ -125,7 +125,7 @@ def test_init_writes_a_recipe_that_validates_once_its_data_exists(tmp_path: Path
     result = runner.invoke(cli, ["validate", str(path)])
     assert result.exit_code == 0, result.output
     assert "valid. 90 rows (72 for the search, 18 held out), 4 features" in result.output
-    assert load_recipe(path).search.trials == 20
+    assert load_recipe(path).search.timeout == 600  # the default preset's budget
 
 
 def test_the_installed_command_runs_in_a_real_process(tmp_path: Path) -> None:

@@ -128,3 +128,14 @@ def test_an_importance_that_cannot_be_computed_does_not_fail_the_search(
     assert json.loads((result.run_dir / "run.json").read_text())["importance"] is None
     page = (result.run_dir / "report.html").read_text(encoding="utf-8")
     assert "Not drawn: run.json records none" in page and result.best is not None
+
+
+def test_a_time_limit_makes_fewer_repeats_or_none(run_dir: Path) -> None:
+    bundle = ModelBundle.load(run_dir / "best")
+    table = _signal_and_noise()
+    features, codes = table[["noise", "signal"]], (table["label"] == "yes").to_numpy(np.int64)
+    assert feature_importance(bundle, features, codes, seconds=600)["repeats"] == 5
+    with pytest.raises(TimeoutError, match=r"the time budget \(search.timeout\) is spent"):
+        feature_importance(bundle, features, codes, seconds=0)
+    with pytest.raises(TimeoutError, match="one shuffle of each feature takes about"):
+        feature_importance(bundle, features, codes, seconds=1e-9)

@@ -6,6 +6,7 @@ import gc
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,26 @@ from automl.cli._app import (
     quiet_libraries,
     recipe_settings,
 )
+from automl.recipe import PRESETS
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(path_type=Path))
+@click.argument("source", metavar="RECIPE_OR_TABLE", type=click.Path(path_type=Path))
+@click.option("--target", help="With a data table: the column to predict.")
+@click.option("--id", "id_column", help="With a data table: a column carried into predictions.")
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    help="With a data table: fast (a model in about a minute), good (default: the best model "
+    "for the budget) or best (more folds, a longer budget).",
+)
 @click.option("--trials", type=click.IntRange(min=1), help="Trials to run in this call.")
-@click.option("--timeout", help="Time budget, e.g. 90s, 30m, 2h.")
+@click.option(
+    "--time",
+    "--timeout",
+    "timeout",
+    help="Time budget of the whole call, the final model and its files included: 90s, 10m, 2h.",
+)
 @click.option("--trial-timeout", help="Time one trial may take before it is failed, e.g. 5m.")
 @click.option(
     "--parallel",
@@ -57,7 +72,10 @@ from automl.cli._app import (
 @click.option("-q", "--quiet", is_flag=True, help="No progress: only the leaderboard and paths.")
 @click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines.")
 def search(
-    recipe: Path,
+    source: Path,
+    target: str | None,
+    id_column: str | None,
+    preset: str | None,
     trials: int | None,
     timeout: str | None,
     trial_timeout: str | None,
@@ -73,11 +91,16 @@ def search(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Run the search a RECIPE describes; running it again continues the same study.
+    """Run the search a recipe describes, or search a data table (.csv, .csv.gz, .parquet)
+    with a preset: `automl search churn.csv --target churned --time 10m`.
+
+    Running it again continues the same study; a table's run folder holds its resolved
+    recipe.yaml, to read, edit and run.
 
     On a terminal a live line shows the trial, fold and epoch under one line per finished
     trial; elsewhere (logs, CI) only the trial lines are printed.
     """
+    began = time.monotonic()  # --time counts the whole command from here
     if quiet and as_json:
         raise click.UsageError("--quiet and --json exclude each other")
     from automl.recipe import parse_overrides
@@ -101,9 +124,12 @@ def search(
     else:
         progress = LiveDisplay(console) if console.is_terminal else LineDisplay(console)
     result = run_search(
-        recipe,
+        source,
+        target=target,
+        id=id_column,
+        preset=preset,
         trials=trials,
-        timeout=timeout,
+        time=timeout,
         trial_timeout=trial_timeout,
         parallel=parallel,
         storage=storage,
@@ -113,6 +139,7 @@ def search(
         fresh=fresh,
         progress=progress,
         overrides=overrides,
+        began=began,
     )
     if as_json:
         click.echo(json.dumps(_result_event(result, top), default=str))

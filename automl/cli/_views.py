@@ -48,6 +48,13 @@ def trial_line(end: TrialEnd) -> str:
     return "  ".join(p for p in parts if p)
 
 
+def reference_line(name: str, value: float, attrs: dict[str, Any]) -> str:
+    """One line as a reference is scored, laid out as :func:`trial_line`."""
+    std, seconds = attrs.get("std", 0.0), attrs.get("seconds", 0.0)
+    described = attrs.get("architecture", "")
+    return f"{name:<11}  {value:.4f} ± {std:.4f}  {seconds:.1f}s  {described}"
+
+
 def render_board(board: pd.DataFrame, *, top: int) -> Table:
     """The leaderboard's first ``top`` rows as a table."""
     metric = board.columns[3] if len(board.columns) > 3 else "value"
@@ -87,6 +94,11 @@ class LineDisplay(Progress):
     def trial_ended(self, end: TrialEnd, best: float | None) -> None:
         """Print the trial's line."""
         self.console.print(trial_line(end), soft_wrap=True, markup=False, highlight=False)
+
+    def reference_ended(self, name: str, value: float, attrs: dict[str, Any], best: float) -> None:
+        """Print the reference's line."""
+        line = reference_line(name, value, attrs)
+        self.console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 class LiveDisplay(LineDisplay):
@@ -129,6 +141,13 @@ class LiveDisplay(LineDisplay):
         self._live.console.print(trial_line(end), soft_wrap=True, markup=False, highlight=False)
         self._show()
 
+    def reference_ended(self, name: str, value: float, attrs: dict[str, Any], best: float) -> None:
+        """Print the reference's line above the live line; its score may be the best so far."""
+        self._best = best
+        line = reference_line(name, value, attrs)
+        self._live.console.print(line, soft_wrap=True, markup=False, highlight=False)
+        self._show()
+
     def search_ended(self) -> None:
         """Remove the live line, so the leaderboard prints on a clean screen."""
         self._live.stop()
@@ -159,6 +178,13 @@ class JsonEvents(Progress):
     def trial_started(self, number: int) -> None:
         """Emit the trial's start."""
         self._send({"event": "trial_started", "trial": number})
+
+    def reference_ended(self, name: str, value: float, attrs: dict[str, Any], best: float) -> None:
+        """Emit the reference's result and the best value so far."""
+        shown = {k: attrs.get(k) for k in ("std", "seconds", "architecture")}
+        self._send(
+            {"event": "reference_ended", "reference": name, "value": value, "best": best, **shown}
+        )
 
     def trial_ended(self, end: TrialEnd, best: float | None) -> None:
         """Emit the trial's result and the best value so far."""

@@ -16,6 +16,13 @@ from automl.recipe._dimensions import (
     IntRange,
 )
 from automl.recipe._load import load_recipe, parse_overrides
+from automl.recipe._presets import (
+    DEFAULT_PRESET,
+    PRESETS,
+    is_table,
+    preset_fields,
+    table_recipe,
+)
 from automl.recipe._schema import (
     BackendConfig,
     DataConfig,
@@ -32,9 +39,11 @@ from automl.recipe._schema import (
 
 __all__ = [
     "ACTIVATIONS",
+    "DEFAULT_PRESET",
     "INITIALIZERS",
     "METRICS",
     "OPTIMIZERS",
+    "PRESETS",
     "TRANSFORMS",
     "BackendConfig",
     "Choices",
@@ -49,7 +58,10 @@ __all__ = [
     "SearchConfig",
     "SpaceConfig",
     "TrainingConfig",
+    "is_table",
     "load_recipe",
     "parse_duration",
     "parse_overrides",
+    "preset_fields",
+    "table_recipe",
 ]

@@ -62,6 +62,11 @@ class Member:
     group: int = 0
     traced: Any = field(default=None, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (inside a fitted :class:`~automl.AutoMLClassifier`) without its traced
+        function, a cache that :meth:`ModelBundle.trace` makes again."""
+        return {**self.__dict__, "traced": None}
+
 
 @dataclass
 class ModelBundle:
@@ -74,6 +79,10 @@ class ModelBundle:
     info: dict[str, Any] = field(default_factory=dict)
     stacker: Any = None
     _compiled: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its compiled transforms, a cache that :meth:`trace` makes again."""
+        return {**self.__dict__, "_compiled": {}}
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Class probabilities, one row per input row, columns in :attr:`classes` order.

@@ -65,7 +65,7 @@ def choose_ensemble(
     The best ``config.candidates`` trials with stored predictions are the candidates, and the
     ``references`` (each name's folder); the folders under ``trials_dir`` of trials that can no
     longer be candidates are deleted. A stacker uses every candidate and is scored out of fold on
-    ``folds``. ``None`` when no trial has stored predictions.
+    ``folds``. ``None`` when neither a trial nor a reference has stored predictions.
     """
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     ranked = sorted(
@@ -92,13 +92,16 @@ def choose_ensemble(
         if len(folders) == config.candidates:
             break
     keep_only(trials_dir, [f.name for f in folders.values()])
-    if not folders:
-        return None
     for name, folder in references.items():
         reference_oof = load_oof(folder)
-        if reference_oof is not None and reference_oof.shape == oofs[0].shape:
+        if reference_oof is not None and reference_oof.shape == (
+            len(dataset),
+            len(dataset.classes),
+        ):
             folders[name.replace("_", " ")] = folder
             oofs.append(reference_oof)
+    if not folders:
+        return None
     names = list(folders)
     if config.method == "stack":
         stacking = fit_stacker(oofs, dataset.target, folds, dataset.weights)

@@ -4,6 +4,7 @@ ensemble of :mod:`automl.results._ensemble`; its holdout scores; the bundle writ
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import optuna
@@ -69,18 +70,22 @@ def best_bundle(
     With ``training.final_model: ensemble`` the candidates are the trials stored under
     ``trials_dir`` and the ``references`` (name: folder) that join the ensemble; the ensemble's
     scores go to the study's ``ensemble`` attribute, which the leaderboard shows as its own row.
+    An ensemble is made of the references alone when no trial has completed (a search stopped
+    early); any other final model needs a complete trial (``None, None`` without one).
     """
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return None, None
-    best_trial = study.best_trial
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    best_trial = study.best_trial if complete else None
     mode, metric = recipe.training.final_model, recipe.search.metric
     choice = None
     if mode == "ensemble":
         choice = choose_ensemble(
             study, search_rows, folds, trials_dir, recipe.ensemble, metric, references
         )
+    if choice is None and best_trial is None:
+        return None, None
     weights, method = (choice.weights, choice.method) if choice else (None, None)
-    kept = _existing_bundle(folder, best_trial.number, mode, method, weights)
+    number = best_trial.number if best_trial is not None else None
+    kept = _existing_bundle(folder, number, mode, method, weights)
     if kept is not None:
         return kept, kept.info.get("holdout")
     bundle = _new_bundle(recipe, best_trial, choice, search_rows, folds, backend, settings)
@@ -95,32 +100,36 @@ def best_bundle(
 
 def _new_bundle(
     recipe: Recipe,
-    best_trial: FrozenTrial,
+    best_trial: FrozenTrial | None,
     choice: EnsembleChoice | None,
     search_rows: Dataset,
     folds: Folds,
     backend: Backend,
     settings: TrainSettings,
 ) -> ModelBundle:
-    """The bundle of the chosen ensemble's members, or of the best trial trained again."""
+    """The bundle of the chosen ensemble's members, or of the best trial trained again (one of
+    the two is given)."""
     mode, metric = recipe.training.final_model, recipe.search.metric
-    spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
+    spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC]) if best_trial else None
     if choice is not None:
         members = choice.members()
         cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
     else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
+        assert best_trial is not None and spec is not None  # best_bundle gives one or the other
         final = "fold_ensemble" if mode == "fold_ensemble" else "refit"
         best_epochs = best_trial.user_attrs[record.BEST_EPOCHS]
         members = train_final(spec, best_epochs, search_rows, folds, backend, settings, final)
         std = best_trial.user_attrs.get(record.STD)
         cv = {"metric": metric, "mean": best_trial.value, "std": std}
     info = {
-        "trial": best_trial.number,
+        "trial": best_trial.number if best_trial is not None else None,
         "final_model": mode,
         "ensemble": choice.weights if choice else None,
         "ensemble_method": choice.method if choice else None,
-        "spec": spec.to_dict(),
-        "architecture": choice.describe() if choice is not None else spec.describe(),
+        "spec": spec.to_dict() if spec is not None else None,
+        "architecture": choice.describe()
+        if choice is not None
+        else cast(ModelSpec, spec).describe(),
         "target": recipe.data.target,
         "example": typical_row(search_rows.features),
         "cv": cv,
@@ -133,7 +142,7 @@ def _new_bundle(
 
 
 def _existing_bundle(
-    folder: Path, trial: int, mode: str, method: str | None, weights: dict[str, float] | None
+    folder: Path, trial: int | None, mode: str, method: str | None, weights: dict[str, float] | None
 ) -> ModelBundle | None:
     """The saved bundle, when it already holds this final model; ``None`` when there is none, or
     one of an older format or damaged (the run writes it again)."""

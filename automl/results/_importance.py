@@ -3,6 +3,8 @@ feature column is shuffled, measured by :func:`sklearn.inspection.permutation_im
 
 from __future__ import annotations
 
+import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +28,7 @@ def feature_importance(
     repeats: int = REPEATS,
     seed: int = 0,
     max_rows: int = MAX_ROWS,
+    seconds: float | None = None,
 ) -> dict[str, Any]:
     """The permutation importance of each of the bundle's features on labelled rows.
 
@@ -34,7 +37,11 @@ def feature_importance(
     ``seed``); a feature's importance is the mean rise of the log-loss above its value on the
     unshuffled rows, with its standard deviation over the repeats. Beyond ``max_rows`` rows a
     seeded random subset of that many is scored, which bounds the cost at ``columns x repeats``
-    predictions of at most ``max_rows`` rows.
+    predictions of at most ``max_rows`` rows. With ``seconds``, fewer repeats are made where
+    ``repeats`` would take longer (timed on one prediction of the rows).
+
+    Raises:
+        TimeoutError: not even one shuffle of each column fits in ``seconds``.
 
     Returns plain data (JSON as it is): ``{"metric": "log_loss", "rows", "repeats", "seed",
     "features": [{"feature", "importance", "std"}, ...]}``, the most important feature first.
@@ -44,6 +51,8 @@ def feature_importance(
         keep = np.sort(rng.choice(len(features), size=max_rows, replace=False))
         features, codes = features.iloc[keep], codes[keep]
     labels = list(range(len(bundle.classes)))
+    if seconds is not None:
+        repeats = _repeats_within(bundle, features, repeats, seconds)
 
     def minus_log_loss(model: Any, x: pd.DataFrame, y: np.ndarray) -> float:
         return -float(log_loss(y, model.predict_proba(x), labels=labels))
@@ -73,3 +82,21 @@ def feature_importance(
             {"feature": name, "importance": -minus, "std": std} for minus, name, std in measured
         ],
     }
+
+
+def _repeats_within(
+    bundle: ModelBundle, features: pd.DataFrame, repeats: int, seconds: float
+) -> int:
+    """The repeats (at most ``repeats``) whose predictions fit in ``seconds``, timed on one."""
+    if seconds <= 0:
+        raise TimeoutError("the time budget (search.timeout) is spent")
+    started = time.perf_counter()
+    bundle.predict_proba(features)
+    one_shuffle_each = (time.perf_counter() - started) * features.shape[1]
+    fitting = min(repeats, math.floor(seconds / one_shuffle_each))
+    if fitting < 1:
+        raise TimeoutError(
+            f"one shuffle of each feature takes about {one_shuffle_each:.0f}s, and "
+            f"{max(0.0, seconds):.0f}s of the time budget (search.timeout) is left"
+        )
+    return fitting

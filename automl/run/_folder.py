@@ -62,6 +62,11 @@ class RunFolder:
         return self.path / RUN_FILE
 
     @property
+    def recipe(self) -> Path:
+        """``recipe.yaml``: the run's resolved recipe, to read, edit and run again."""
+        return self.path / "recipe.yaml"
+
+    @property
     def best(self) -> Path:
         """The best model bundle's folder."""
         return self.path / "best"

@@ -24,6 +24,7 @@ from automl._files import write_text
 from automl.data import Dataset, class_weights, load_dataset
 from automl.errors import UserError
 from automl.events import Progress, SearchPlan, Stop, TrialEnd
+from automl.metrics import direction
 from automl.plugins import Registry, registry
 from automl.recipe import Recipe
 from automl.results import (
@@ -36,8 +37,9 @@ from automl.results import (
     keep_trial,
     references,
 )
+from automl.run._budget import WRITING_SECONDS, CallBudget
 from automl.run._folder import RunFolder
-from automl.run._record import write_run_file
+from automl.run._record import write_recipe_file, write_run_file
 from automl.run._reopen import Run
 from automl.spec import ModelSpec
 from automl.training import Backend, TrainSettings
@@ -75,6 +77,7 @@ class _Prepared:
     settings: TrainSettings
     pool: TrialPool | None
     started: datetime
+    clock: CallBudget
 
 
 def run_recipe(
@@ -86,15 +89,21 @@ def run_recipe(
     table: pd.DataFrame | None = None,
     report: bool = True,
     sample_weight: np.ndarray | None = None,
+    began: float | None = None,
 ) -> SearchResult:
     """Run a validated recipe with a ready backend (see :func:`automl.search`).
 
     ``table`` gives the training rows in memory instead of ``recipe.data.train``; ``report``
     writes ``report.html`` at the end. ``sample_weight`` (one non-negative number per row of the
-    training rows) weighs each row's training loss, times its class's weight.
+    training rows) weighs each row's training loss, times its class's weight. The time budget
+    (``search.timeout``) counts from ``began`` (a :func:`time.monotonic` time; default: now),
+    and covers loading the data, the references, the trials, the final model and the files.
     """
+    began = time.monotonic() if began is None else began
     with contextlib.ExitStack() as held:  # the SQLite study's lock, the trial workers
-        run = _prepare(recipe, backend, held, fresh, progress or Progress(), table, sample_weight)
+        run = _prepare(
+            recipe, backend, held, fresh, progress or Progress(), table, sample_weight, began
+        )
         budget = _references(run)
         stop, search_seconds = _search(run, budget)
         best, scores, final_seconds = _finalize(run)
@@ -109,6 +118,7 @@ def _prepare(
     progress: Progress,
     table: pd.DataFrame | None,
     sample_weight: np.ndarray | None,
+    began: float,
 ) -> _Prepared:
     """Read, weigh and split the rows, start the pool, make the run folder and open the study."""
     started = datetime.now(timezone.utc)
@@ -128,6 +138,8 @@ def _prepare(
         held.enter_context(hold_sqlite(storage))
         study = open_study(recipe, storage, fresh=fresh)
     folder.prepare()
+    clock = CallBudget.start(recipe, folder, began)  # before run.json of this call is written
+    write_recipe_file(folder, recipe)
     if recipe.search.storage is None:
         held.enter_context(hold_sqlite(storage))
         study = open_study(recipe, storage, fresh=fresh)
@@ -139,36 +151,45 @@ def _prepare(
         for params in recipe.space.warm_start:
             study.enqueue_trial(params)
     plugins.notify("search_started", recipe=recipe, study=study, run_dir=folder.path)
+    clock.study = study
     return _Prepared(
         recipe, backend, plugins, progress, folder, storage, study,
-        search_rows, holdout, folds, settings, pool, started,
+        search_rows, holdout, folds, settings, pool, started, clock,
     )  # fmt: skip
 
 
 def _references(run: _Prepared) -> Budget:
     """Announce the search, train the references it lacks; the budget left for the trials.
 
-    The references' time counts against the search's time budget.
+    The references' time counts against the search's time budget, and the trials end early
+    enough to leave the final model the time it is expected to take.
     """
     search = run.recipe.search
-    budget = Budget(search.trials, search.timeout, search.max_failures)
     run.progress.search_started(
         SearchPlan(
-            planned=budget.trials,
-            timeout=budget.timeout,
+            planned=search.trials,
+            timeout=search.timeout,
             folds=len(run.folds),
             max_epochs=run.settings.max_epochs,
             metric=search.metric,
         )
     )
     for reference in references(run.recipe):
-        clock = time.perf_counter()
         folder = run.folder.reference(reference.name)
-        ensure_reference(run.study, run.search_rows, run.folds, reference, search.metric, folder)
-        if budget.timeout is not None:
-            spent = time.perf_counter() - clock
-            budget = replace(budget, timeout=max(1.0, budget.timeout - spent))
-    return budget
+        row = ensure_reference(
+            run.study, run.search_rows, run.folds, reference, search.metric, folder
+        )
+        value = float(row[record.EXTRA_ROW_VALUE])
+        best = _best_so_far(run)
+        assert best is not None  # this reference is scored
+        run.progress.reference_ended(reference.name, value, row, best)
+    left = run.clock.trials_left()
+    return Budget(
+        search.trials,
+        None if left is None else max(0.0, left),
+        search.max_failures,
+        ends_at=run.clock.trials_end,
+    )
 
 
 def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
@@ -180,7 +201,9 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
 
     def scored(spec: ModelSpec, evaluation: Evaluation) -> None:
         if recipe.training.final_model == "ensemble":
+            clock = time.perf_counter()
             keep_trial(run.folder.trials, spec, evaluation, run.folds, len(run.search_rows))
+            run.clock.kept_seconds.append(time.perf_counter() - clock)
 
     def score(spec: ModelSpec, after_fold: Callable[[int, Evaluation], None]) -> Evaluation:
         evaluation = evaluate_spec(
@@ -193,13 +216,13 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
             after_fold,
             progress.epoch_ended,
             time_limit=recipe.search.trial_timeout,
+            stop_at=None if run.clock.deadline is None else run.clock.trials_end,
         )
         scored(spec, evaluation)
         return evaluation
 
     def trial_ended(end: TrialEnd) -> None:
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        progress.trial_ended(end, study.best_value if done else None)
+        progress.trial_ended(end, _best_so_far(run))
         run.plugins.notify("trial_ended", trial=end, study=study)
 
     clock = time.perf_counter()
@@ -218,6 +241,20 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
     finally:
         progress.search_ended()
     return stop, time.perf_counter() - clock
+
+
+def _best_so_far(run: _Prepared) -> float | None:
+    """The best value of the complete trials and the scored references (``None`` before any)."""
+    study = run.study
+    values = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    for reference in references(run.recipe):
+        row = study.user_attrs.get(reference.name)
+        if row:
+            values.append(row[record.EXTRA_ROW_VALUE])
+    scored = [float(v) for v in values if v is not None]
+    if not scored:
+        return None
+    return min(scored) if direction(run.recipe.search.metric) == "minimize" else max(scored)
 
 
 def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | None, float]:
@@ -264,7 +301,10 @@ def _write(
     if best is not None and recipe.data.test is not None:
         write_text(folder.predictions, best.predict_file(recipe.data.test).to_csv(index=False))
     clock = time.perf_counter()
-    importance = _importance(best, run.holdout, recipe.search.seed)
+    left = run.clock.left()
+    importance = _importance(
+        best, run.holdout, recipe.search.seed, None if left is None else left - WRITING_SECONDS
+    )
     seconds = {
         "search": round(search_seconds, 2),
         "final_model": round(final_seconds, 2),
@@ -312,14 +352,18 @@ def _settings(recipe: Recipe) -> TrainSettings:
 
 
 def _importance(
-    best: ModelBundle | None, holdout: Dataset | None, seed: int
+    best: ModelBundle | None, holdout: Dataset | None, seed: int, seconds: float | None
 ) -> dict[str, Any] | None:
     """The best model's permutation feature importance on the holdout rows (``None`` without
-    either); one that cannot be computed warns and never fails the search."""
+    either), in at most ``seconds`` (``None``: no limit); one that cannot be computed warns and
+    never fails the search."""
     if best is None or holdout is None:
         return None
     try:
-        return feature_importance(best, holdout.features, holdout.target, seed=seed)
+        best.trace()  # its holdout scores are written: from here, predicting is all that counts
+        return feature_importance(
+            best, holdout.features, holdout.target, seed=seed, seconds=seconds
+        )
     except Exception as exc:  # the model is written already; the importance explains it
         _warn_skipped("feature importance not computed", exc)
         return None

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import optuna
+import yaml
 from optuna.trial import TrialState
 
 from automl._files import write_text
@@ -75,6 +76,24 @@ def recorded_recipe(recipe: Recipe) -> dict[str, Any]:
     if search.get("storage"):
         search["storage"] = hide_password(search["storage"])
     return given
+
+
+def write_recipe_file(folder: RunFolder, recipe: Recipe) -> None:
+    """Write ``recipe.yaml``: :func:`recorded_recipe` with its data paths relative to the run
+    folder, so that ``automl search <run folder>/recipe.yaml`` continues the run."""
+    given = recorded_recipe(recipe)
+    data = given["data"]
+    for field in ("train", "test"):
+        if data.get(field):
+            data[field] = os.path.relpath(data[field], folder.path.resolve())
+        else:
+            data.pop(field, None)
+    header = (
+        "# The recipe of this run, resolved: edit it, then `automl search` this file to continue "
+        "the run\n# (or --fresh to start over). Fields not listed keep their defaults; "
+        "`automl init` writes them all.\n"
+    )
+    write_text(folder.recipe, header + yaml.safe_dump(given, sort_keys=False))
 
 
 def write_run_file(

@@ -71,6 +71,7 @@ def evaluate_spec(
     on_epoch: FoldEpochCallback | None = None,
     time_limit: float | None = None,
     time_used: float = 0.0,
+    stop_at: Callable[[], float | None] | None = None,
 ) -> Evaluation:
     """Train and score ``spec`` on every fold; ``after_fold`` may stop it by raising (pruning).
 
@@ -80,10 +81,13 @@ def evaluate_spec(
     first epoch end, fold start or fold end past the limit: a backend that reports epochs is
     stopped within an epoch, one that does not within a fold. ``time_used`` counts seconds the
     trial spent before this call (its earlier folds, trained one call each by a worker).
+    ``stop_at()``, when given, is the :func:`time.monotonic` time when the search's time budget
+    runs out for trials (``None``: not yet known): past it, the trial stops the same way, with
+    that reason.
     """
     evaluation = Evaluation(metric)
-    clock = _Clock(time_limit, time.monotonic() - time_used)
-    if time_limit is not None:
+    clock = _Clock(time_limit, time.monotonic() - time_used, stop_at)
+    if time_limit is not None or stop_at is not None:
         on_epoch = clock.watching(on_epoch)
     prepared: list[tuple[Any, np.ndarray]] = []  # each fold's preprocessor and validation target
 
@@ -121,17 +125,26 @@ class _Clock:
 
     limit: float | None
     started: float = field(default_factory=time.monotonic)
+    stop_at: Callable[[], float | None] | None = None
 
     def check(self) -> None:
-        """Raise :class:`TrialTimedOut` once the trial has run past its limit."""
-        if self.limit is not None and time.monotonic() - self.started > self.limit:
+        """Raise :class:`TrialTimedOut` once the trial has run past its limit, or the search
+        past its time budget."""
+        now = time.monotonic()
+        if self.limit is not None and now - self.started > self.limit:
             raise TrialTimedOut(
                 f"exceeded the per-trial time limit of {_seconds(self.limit)} "
                 "(search.trial_timeout)"
             )
+        end = None if self.stop_at is None else self.stop_at()
+        if end is not None and now > end:
+            raise TrialTimedOut(
+                "stopped: the search's time budget (search.timeout) ran out, the rest kept for "
+                "the final model"
+            )
 
     def watching(self, on_epoch: FoldEpochCallback | None) -> FoldEpochCallback:
-        """``on_epoch`` (or nothing), followed by a check of the limit after every epoch."""
+        """``on_epoch`` (or nothing), followed by a check of the limits after every epoch."""
 
         def epoch_ended(fold: int, epoch: int, logs: dict[str, float]) -> None:
             if on_epoch is not None:

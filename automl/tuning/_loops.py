@@ -38,11 +38,16 @@ Scorer = Callable[[ModelSpec, Callable[[int, Evaluation], None]], Evaluation]
 @dataclass(frozen=True)
 class Budget:
     """When the loop stops: after ``trials`` trials or ``timeout`` seconds, whichever is first,
-    or after ``max_failures`` failed trials in a row (``None``: never for that reason)."""
+    or after ``max_failures`` failed trials in a row (``None``: never for that reason).
+
+    ``ends_at()``, asked before each trial, is a :func:`time.monotonic` time after which no trial
+    starts (``None``: none), for a deadline that moves as the run measures its costs.
+    """
 
     trials: int | None
     timeout: float | None
     max_failures: int | None = None
+    ends_at: Callable[[], float | None] = lambda: None
 
 
 class _Tally:
@@ -60,6 +65,7 @@ class _Tally:
             self.stopped is None
             and (self.budget.trials is None or self.started < self.budget.trials)
             and (self.deadline is None or time.monotonic() < self.deadline)
+            and _before(self.budget.ends_at())
         )
 
     def ended(self, end: TrialEnd) -> None:
@@ -76,6 +82,11 @@ class _Tally:
     def stop(self) -> Stop:
         """Why the loop stopped: an early stop, or its spent budget."""
         return self.stopped or Stop()
+
+
+def _before(moment: float | None) -> bool:
+    """Whether now is before the monotonic time ``moment`` (``None``: always)."""
+    return moment is None or time.monotonic() < moment
 
 
 def run_trials(

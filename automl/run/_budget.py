@@ -1,0 +1,85 @@
+"""The call's time budget: one deadline for the whole call (``search.timeout``), and the seconds
+kept back from the trials for the steps after them, estimated from what the run has measured."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import optuna
+
+from automl.recipe import Recipe
+from automl.run._folder import RunFolder
+from automl.tuning import record
+
+# The leaderboard, run.json and report.html after the final model (1.5 s measured on a small
+# table, with TensorFlow and matplotlib loaded), with a margin for a busy machine.
+WRITING_SECONDS = 3.0
+# A final model reads back what the trials wrote and predicts the holdout: about as long again.
+READ_BACK = 2.0
+# A refit trains on every search row (k/(k-1) of a fold's) for the best epoch (before patience).
+REFIT_PER_FOLD = 1.5
+
+
+@dataclass
+class CallBudget:
+    """When the whole call should end, and how much of it the steps after the trials need.
+
+    ``deadline`` is a :func:`time.monotonic` time (``None``: no time budget). The reserve for the
+    final model grows with what the run measures: the best trial's seconds per fold (a refit),
+    the seconds spent writing each kept trial's fold models (an ensemble reads them back), and
+    the final model's seconds in the run's last call (``run.json``), when it is continued.
+    """
+
+    deadline: float | None
+    recipe: Recipe
+    study: optuna.Study | None = None  # set once the study is open
+    last_final_seconds: float = 0.0
+    kept_seconds: list[float] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, recipe: Recipe, folder: RunFolder, began: float) -> CallBudget:
+        """The budget of a call that began at monotonic time ``began``."""
+        timeout = recipe.search.timeout
+        deadline = None if timeout is None else began + timeout
+        return cls(deadline, recipe, last_final_seconds=_last_final_seconds(folder))
+
+    def left(self) -> float | None:
+        """Seconds until the deadline (negative past it; ``None``: no time budget)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def reserve(self) -> float:
+        """Seconds the final model, the holdout scores and the files are expected to take."""
+        return WRITING_SECONDS + max(self.last_final_seconds, self._final_model())
+
+    def trials_end(self) -> float | None:
+        """The monotonic time by which the trials must stop (``None``: no time budget)."""
+        return None if self.deadline is None else self.deadline - self.reserve()
+
+    def trials_left(self) -> float | None:
+        """Seconds the trials may still take (``None``: no time budget)."""
+        end = self.trials_end()
+        return None if end is None else end - time.monotonic()
+
+    def _final_model(self) -> float:
+        if self.recipe.training.final_model == "ensemble":
+            kept = sorted(self.kept_seconds, reverse=True)[: self.recipe.ensemble.candidates]
+            return READ_BACK * sum(kept)
+        try:
+            best = self.study.best_trial if self.study is not None else None
+        except ValueError:  # no trial has completed yet
+            best = None
+        if best is None:
+            return 0.0
+        folds = len(best.user_attrs.get(record.FOLD_VALUES, [])) or 1
+        return REFIT_PER_FOLD * float(best.user_attrs.get(record.SECONDS, 0.0)) / folds
+
+
+def _last_final_seconds(folder: RunFolder) -> float:
+    """The final model's seconds in the run's last call, from ``run.json`` (0 without one)."""
+    try:
+        recorded = json.loads(folder.record.read_text(encoding="utf-8"))
+        return float(recorded["seconds"]["final_model"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
