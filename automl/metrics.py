@@ -64,7 +64,8 @@ def score_report(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> di
 
     ``y`` holds class codes (positions in ``classes``), ``proba`` one column per class. The keys:
     ``rows``, ``log_loss``, ``accuracy``, ``balanced_accuracy`` (the mean recall of the classes
-    present in ``y``), ``roc_auc`` with two classes only (``None`` when ``y`` holds one of them),
+    present in ``y``), ``roc_auc`` and ``average_precision`` (of the second class) with two
+    classes only (``None`` when ``y`` holds one of them),
     and ``classes``: per class, its ``precision`` (0 for a class never predicted), ``recall`` (0
     for a class absent from ``y``) and ``support`` (its rows in ``y``).
     """
@@ -83,7 +84,9 @@ def score_report(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> di
             },
         }
     if len(classes) == 2:
-        report["roc_auc"] = SCORERS["roc_auc"](y, proba) if len(np.unique(y)) == 2 else None
+        both = len(np.unique(y)) == 2
+        report["roc_auc"] = SCORERS["roc_auc"](y, proba) if both else None
+        report["average_precision"] = SCORERS["average_precision"](y, proba) if both else None
     report["classes"] = [
         {"class": label, "precision": float(p), "recall": float(r), "support": int(n)}
         for label, p, r, n in zip(classes, precision, recall, support, strict=True)

@@ -179,6 +179,10 @@ def test_the_reserve_grows_with_what_the_run_measures(tmp_path: Path) -> None:
     )  # fmt: skip
     kept = CallBudget(160.0, ensemble, study, kept_seconds=[1.0, 3.0, 2.0])
     assert kept.reserve() == pytest.approx(WRITING_SECONDS + READ_BACK * 5.0)  # the best two
+    with_reference = load_recipe(ensemble, {"reference.enabled": True})
+    study.set_user_attr("reference", {record.WRITE_SECONDS: 4.0})  # as ensure_reference writes
+    joined = CallBudget(160.0, with_reference, study, kept_seconds=[1.0, 3.0, 2.0])
+    assert joined.reserve() == pytest.approx(WRITING_SECONDS + READ_BACK * 9.0)
     (tmp_path / "run.json").write_text(json.dumps({"seconds": {"final_model": 40.0}}))
     continued = CallBudget.start(ensemble, RunFolder(tmp_path), began=0.0)
     assert continued.reserve() == WRITING_SECONDS + 40.0  # the last call's final model

@@ -162,10 +162,13 @@ def test_evaluate_gives_roc_auc_for_two_classes(two_classes, tmp_path: Path) -> 
     y = (rows["label"] == "b").to_numpy().astype(int)
     proba = ModelBundle.load(two_classes).predict_proba(rows)
     assert report["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba[:, 1]))
+    assert report["average_precision"] == pytest.approx(skm.average_precision_score(y, proba[:, 1]))
     rows[rows["label"] == "a"].to_csv(tmp_path / "only_a.csv", index=False)
     one_class = _invoke("evaluate", two_classes, tmp_path / "only_a.csv", "--json")
-    assert json.loads(one_class.stdout)["roc_auc"] is None  # undefined on rows of one class
-    assert "roc_auc" in _invoke("evaluate", two_classes, GOOD / "train.csv").stdout
+    undefined = json.loads(one_class.stdout)  # on rows of one class
+    assert undefined["roc_auc"] is None and undefined["average_precision"] is None
+    printed = _invoke("evaluate", two_classes, GOOD / "train.csv").stdout
+    assert "roc_auc" in printed and "average_precision" in printed
 
 
 def test_the_report_of_rows_lacking_a_predicted_class_is_sklearns_without_a_warning() -> None:

@@ -46,7 +46,8 @@ def evaluate(
     """Score the model BUNDLE on the labelled rows of DATA.
 
     DATA holds the features and the target column the model was trained on. Prints log-loss,
-    accuracy, balanced accuracy, per-class precision and recall, and ROC AUC for two classes;
+    accuracy, balanced accuracy, per-class precision and recall, and ROC AUC and average
+    precision for two classes;
     with --importance, each feature's permutation importance (on at most 2000 of the rows).
     """
     quiet_libraries(verbose)
@@ -107,7 +108,7 @@ def _render(report: dict[str, Any]) -> list[Table | Text]:
     overall = Table(title="Scores", title_justify="left")
     overall.add_column("metric")
     overall.add_column("value", justify="right")
-    names = ("log_loss", "accuracy", "balanced_accuracy", "roc_auc")
+    names = ("log_loss", "accuracy", "balanced_accuracy", "roc_auc", "average_precision")
     for name in (n for n in names if n in report):
         value = report[name]
         overall.add_row(name, "-" if value is None else f"{value:.4f}")

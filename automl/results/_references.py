@@ -134,7 +134,9 @@ def ensure_reference(
         fold_scores.append(score_all(metric, valid.target, proba))
         pairs.append((model, preprocessor))
     oof = out_of_fold(probas, folds, len(dataset))
+    writing = time.perf_counter()
     save_fold_models(folder, oof, pairs)
+    written = time.perf_counter() - writing
     values = [s[metric] for s in fold_scores]
     row = {
         record.EXTRA_ROW_VALUE: float(np.mean(values)),
@@ -143,6 +145,7 @@ def ensure_reference(
         record.LOG_LOSS: float(np.mean([s["log_loss"] for s in fold_scores])),
         record.ACCURACY: float(np.mean([s["accuracy"] for s in fold_scores])),
         record.SECONDS: time.perf_counter() - started,
+        record.WRITE_SECONDS: written,
         record.ARCHITECTURE: reference.description,
     }
     study.set_user_attr(reference.name, row)

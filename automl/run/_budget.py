@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import optuna
 
 from automl.recipe import Recipe
+from automl.results import references
 from automl.run._folder import RunFolder
 from automl.tuning import record
 
@@ -62,10 +63,17 @@ class CallBudget:
         end = self.trials_end()
         return None if end is None else end - time.monotonic()
 
+    def _references_written(self) -> float:
+        """Seconds the references that join the ensemble took to write their fold models."""
+        if not self.recipe.ensemble.reference or self.study is None:
+            return 0.0
+        rows = [self.study.user_attrs.get(r.name) or {} for r in references(self.recipe)]
+        return sum(float(row.get(record.WRITE_SECONDS, 0.0)) for row in rows)
+
     def _final_model(self) -> float:
         if self.recipe.training.final_model == "ensemble":
             kept = sorted(self.kept_seconds, reverse=True)[: self.recipe.ensemble.candidates]
-            return READ_BACK * sum(kept)
+            return READ_BACK * (sum(kept) + self._references_written())
         try:
             best = self.study.best_trial if self.study is not None else None
         except ValueError:  # no trial has completed yet

@@ -17,6 +17,7 @@ ACCURACY = "accuracy"
 EPOCHS = "epochs"  # epochs run on each fold
 BEST_EPOCHS = "best_epochs"  # the kept epoch of each fold (1-based)
 SECONDS = "seconds"
+WRITE_SECONDS = "write_seconds"  # a reference's: writing its fold models, which an ensemble reads
 N_PARAMS = "n_params"
 HISTORY = "history"  # each fold's per-epoch Keras metrics
 FAIL_REASON = "fail_reason"

@@ -99,3 +99,19 @@ def test_an_unfitted_pipeline_keeps_the_estimators_recipe_through_save_and_load(
     assert isinstance(loaded, AutoMLEstimator)
     assert loaded.getOrDefault(loaded.recipe) == recipe
     assert not loaded.isDefined(loaded.spec) and loaded.getOrDefault(loaded.epochs) == 10
+
+
+def test_weight_col_weighs_each_rows_training_loss(frame: Any) -> None:
+    heavy_kind = F.when(F.col("kind") == "kind_0", 50.0).otherwise(1.0)
+    weighted = frame.withColumn("w", heavy_kind)
+
+    def predicted_as_heavy(estimator: AutoMLEstimator) -> int:
+        fitted = _pipeline(estimator).fit(weighted)
+        heavy = fitted.stages[0].labels.index("kind_0")  # the StringIndexer's code of kind_0
+        return fitted.transform(weighted).filter(F.col("prediction") == heavy).count()
+
+    plain = predicted_as_heavy(AutoMLEstimator(spec=SPEC, epochs=4))
+    assert predicted_as_heavy(AutoMLEstimator(spec=SPEC, epochs=4, weightCol="w")) > plain
+    negative = weighted.withColumn("w", F.lit(-1.0))
+    with pytest.raises(ValueError, match=r"^weightCol 'w': every weight must be a finite number"):
+        _pipeline(AutoMLEstimator(spec=SPEC, epochs=1, weightCol="w")).fit(negative)

@@ -7,10 +7,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pyspark.ml import Estimator
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasWeightCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -28,7 +30,9 @@ from automl_spark.ml._params import ColumnParams
 _TARGET = "label"
 
 
-class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultParamsReadable):
+class AutoMLEstimator(
+    ColumnParams, HasWeightCol, Estimator, DefaultParamsWritable, DefaultParamsReadable
+):
     """Fits an :class:`AutoMLModel` on a DataFrame with a features vector and a label column.
 
     With ``spec`` it trains that one network for ``epochs`` epochs; otherwise it runs the search
@@ -44,6 +48,9 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
         backend: the backend that trains the fixed network (the recipe names its own).
         backendOptions: that backend's options.
         seed: seed of the fixed network's weights.
+        weightCol: a numeric column of row weights (finite, >= 0) that scale each row's training
+            loss, times its class's weight (``training.class_weight``); unset or empty: every row
+            weighs 1. Scores stay unweighted.
     """
 
     recipe: Param[str | dict[str, Any]] = Param(
@@ -74,6 +81,7 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
         labelCol: str = "label",
         predictionCol: str = "prediction",
         probabilityCol: str = "probability",
+        weightCol: str | None = None,
     ) -> None:
         super().__init__()
         self._setDefault(epochs=10, backend="local", backendOptions={}, seed=0)
@@ -87,33 +95,47 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
             predictionCol=predictionCol,
             probabilityCol=probabilityCol,
         )
+        if weightCol:
+            self._set(weightCol=weightCol)
         if recipe is not None:
             self._set(recipe=str(recipe) if isinstance(recipe, Path) else recipe)
         if spec is not None:
             self._set(spec=spec)
 
     def _fit(self, dataset: DataFrame) -> AutoMLModel:
-        frame = self._collect(dataset)
+        frame, weights = self._collect(dataset)
         if self.isDefined(self.spec):
-            model = AutoMLModel(self._train_spec(frame))
+            model = AutoMLModel(self._train_spec(frame, weights))
         else:
-            model = self._search(frame)
+            model = self._search(frame, weights)
         return self._copyValues(model)
 
-    def _collect(self, dataset: DataFrame) -> pd.DataFrame:
-        """The features as columns ``f0..`` and the label as ``label``, on the driver."""
-        table = dataset.select(
+    def _collect(self, dataset: DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """The features as columns ``f0..`` and the label as ``label``, on the driver, and the
+        rows' weights (``None`` without ``weightCol``)."""
+        weight = self.getOrDefault(self.weightCol) if self.isDefined(self.weightCol) else ""
+        columns = [
             vector_to_array(F.col(self.getFeaturesCol())).alias("x"),
             F.col(self.getLabelCol()).alias("y"),
-        ).toArrow()
+        ]
+        if weight:
+            columns.append(F.col(weight).cast("double").alias("w"))
+        table = dataset.select(*columns).toArrow()
         rows = table.num_rows
         x = table["x"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
         x = x.reshape(rows, -1) if rows else x.reshape(0, 0)
         frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
         frame[_TARGET] = table["y"].to_pylist()
-        return frame
+        if not weight:
+            return frame, None
+        weights = np.asarray(table["w"].to_numpy(zero_copy_only=False), dtype=np.float64)
+        if not (np.isfinite(weights).all() and (weights >= 0).all() and weights.any()):
+            raise ValueError(
+                f"weightCol '{weight}': every weight must be a finite number >= 0, and some above 0"
+            )
+        return frame, weights
 
-    def _train_spec(self, frame: pd.DataFrame) -> ModelBundle:
+    def _train_spec(self, frame: pd.DataFrame, weights: np.ndarray | None) -> ModelBundle:
         """Train the fixed network on every row and bundle it with its preprocessor."""
         dataset = load_dataset(DataConfig(target=_TARGET), frame)
         spec = ModelSpec.from_dict(self.getOrDefault(self.spec))
@@ -123,14 +145,16 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
         try:
             epochs = self.getOrDefault(self.epochs)
             settings = TrainSettings(max_epochs=epochs, seed=self.getOrDefault(self.seed))
-            model = backend.fit(spec, x, dataset.target, len(dataset.classes), settings, epochs)
+            model = backend.fit(
+                spec, x, dataset.target, len(dataset.classes), settings, epochs, weights
+            )
         finally:
             backend.close()
         member = Member(model, preprocessor)
         extra = {"spec": spec.to_dict()}
         return ModelBundle([member], dataset.classes, dataset.schema, info=extra)
 
-    def _search(self, frame: pd.DataFrame) -> AutoMLModel:
+    def _search(self, frame: pd.DataFrame, weights: np.ndarray | None) -> AutoMLModel:
         """Run the recipe's search on the collected rows; the best bundle and the leaderboard."""
         source = self.getOrDefault(self.recipe) if self.isDefined(self.recipe) else {}
         if isinstance(source, dict):
@@ -143,7 +167,7 @@ class AutoMLEstimator(ColumnParams, Estimator, DefaultParamsWritable, DefaultPar
             recipe = load_recipe(recipe, {"output": str(scratch)})
         backend = registry().backend(recipe.backend.name).create(recipe.backend.options)
         try:
-            result = run_recipe(recipe, backend, table=frame, report=False)
+            result = run_recipe(recipe, backend, table=frame, report=False, sample_weight=weights)
         finally:
             backend.close()
             if scratch is not None:
