@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from automl.data import FeatureSchema, prepare_features
+from automl.data import FeatureSchema, check_row_weights, prepare_features
 from automl.errors import UserError
 from automl.plugins import registry
 from automl.recipe import Recipe, load_recipe, preset_fields
@@ -312,16 +312,7 @@ def _check_sample_weight(sample_weight: Any, labels: np.ndarray) -> np.ndarray:
     """``sample_weight`` as one finite, non-negative float per row, some above 0 in every class."""
     weights = column_or_1d(np.asarray(sample_weight, dtype=np.float64))
     check_consistent_length(labels, weights)
-    if not np.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError("sample_weight: every weight must be a finite number >= 0")
-    if not weights.any():
-        raise ValueError("sample_weight: the weights are all zero; some row must weigh more")
-    for label in pd.unique(labels):
-        if not weights[labels == label].any():
-            raise ValueError(
-                f"sample_weight: every row of class {label!r} weighs zero; leave the class out "
-                "of y instead"
-            )
+    check_row_weights(weights, labels, "sample_weight")
     return weights
 
 

@@ -173,6 +173,9 @@ def test_the_reserve_grows_with_what_the_run_measures(tmp_path: Path) -> None:
     )
     study.add_trial(trial)
     assert budget.reserve() == pytest.approx(WRITING_SECONDS + REFIT_PER_FOLD * 4.0)
+    assert budget.trials_end() == 160.0 - WRITING_SECONDS  # read every epoch: not yet remeasured
+    budget.remeasure()
+    assert budget.trials_end() == pytest.approx(160.0 - budget.reserve())
     ensemble = load_recipe(
         {"name": "x", "data": {"target": "y"}, "search": {"timeout": 60},
          "training": {"final_model": "ensemble"}, "ensemble": {"candidates": 2}}

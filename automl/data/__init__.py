@@ -15,13 +15,14 @@ from automl.data._dataset import (
     typical_row,
 )
 from automl.data._preprocess import build_preprocessor, compiled_transform, fit_transform
-from automl.data._weights import class_weights
+from automl.data._weights import check_row_weights, class_weights
 
 __all__ = [
     "Dataset",
     "FeatureSchema",
     "Source",
     "build_preprocessor",
+    "check_row_weights",
     "check_table",
     "class_weights",
     "compiled_transform",

@@ -41,3 +41,21 @@ def class_weights(dataset: Dataset, class_weight: str | Mapping[str, float]) -> 
             )
         weights[codes[label]] = weight
     return weights
+
+
+def check_row_weights(weights: np.ndarray, labels: np.ndarray, name: str) -> None:
+    """Refuse row weights that cannot train: any that is not finite or below 0, all of them 0,
+    or all of one class's 0. The message starts with ``name`` (the parameter that gave them).
+
+    Raises:
+        ValueError: in one line, what is wrong with the weights.
+    """
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(f"{name}: every weight must be a finite number >= 0")
+    if not weights.any():
+        raise ValueError(f"{name}: the weights are all zero; some row must weigh more")
+    for label in pd.unique(labels):
+        if not weights[labels == label].any():
+            raise ValueError(
+                f"{name}: every row of class {label!r} weighs zero; leave the class out instead"
+            )

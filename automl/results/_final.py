@@ -4,7 +4,6 @@ ensemble of :mod:`automl.results._ensemble`; its holdout scores; the bundle writ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import optuna
@@ -114,6 +113,7 @@ def _new_bundle(
     if choice is not None:
         members = choice.members()
         cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
+        architecture = choice.describe()
     else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
         assert best_trial is not None and spec is not None  # best_bundle gives one or the other
         final = "fold_ensemble" if mode == "fold_ensemble" else "refit"
@@ -121,15 +121,14 @@ def _new_bundle(
         members = train_final(spec, best_epochs, search_rows, folds, backend, settings, final)
         std = best_trial.user_attrs.get(record.STD)
         cv = {"metric": metric, "mean": best_trial.value, "std": std}
+        architecture = spec.describe()
     info = {
         "trial": best_trial.number if best_trial is not None else None,
         "final_model": mode,
         "ensemble": choice.weights if choice else None,
         "ensemble_method": choice.method if choice else None,
         "spec": spec.to_dict() if spec is not None else None,
-        "architecture": choice.describe()
-        if choice is not None
-        else cast(ModelSpec, spec).describe(),
+        "architecture": architecture,
         "target": recipe.data.target,
         "example": typical_row(search_rows.features),
         "cv": cv,

@@ -31,6 +31,8 @@ class CallBudget:
     final model grows with what the run measures: the best trial's seconds per fold (a refit),
     the seconds spent writing each kept trial's fold models (an ensemble reads them back), and
     the final model's seconds in the run's last call (``run.json``), when it is continued.
+    :meth:`remeasure` takes those figures in; between calls of it, :meth:`trials_end` (asked
+    after every epoch) reads no study.
     """
 
     deadline: float | None
@@ -38,13 +40,16 @@ class CallBudget:
     study: optuna.Study | None = None  # set once the study is open
     last_final_seconds: float = 0.0
     kept_seconds: list[float] = field(default_factory=list)
+    reserved: float = WRITING_SECONDS  # reserve() as of the last remeasure()
 
     @classmethod
     def start(cls, recipe: Recipe, folder: RunFolder, began: float) -> CallBudget:
         """The budget of a call that began at monotonic time ``began``."""
         timeout = recipe.search.timeout
         deadline = None if timeout is None else began + timeout
-        return cls(deadline, recipe, last_final_seconds=_last_final_seconds(folder))
+        budget = cls(deadline, recipe, last_final_seconds=_last_final_seconds(folder))
+        budget.remeasure()
+        return budget
 
     def left(self) -> float | None:
         """Seconds until the deadline (negative past it; ``None``: no time budget)."""
@@ -54,9 +59,13 @@ class CallBudget:
         """Seconds the final model, the holdout scores and the files are expected to take."""
         return WRITING_SECONDS + max(self.last_final_seconds, self._final_model())
 
+    def remeasure(self) -> None:
+        """Estimate the reserve again, after a reference or a trial has ended."""
+        self.reserved = self.reserve()
+
     def trials_end(self) -> float | None:
         """The monotonic time by which the trials must stop (``None``: no time budget)."""
-        return None if self.deadline is None else self.deadline - self.reserve()
+        return None if self.deadline is None else self.deadline - self.reserved
 
     def trials_left(self) -> float | None:
         """Seconds the trials may still take (``None``: no time budget)."""

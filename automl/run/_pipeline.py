@@ -152,6 +152,7 @@ def _prepare(
             study.enqueue_trial(params)
     plugins.notify("search_started", recipe=recipe, study=study, run_dir=folder.path)
     clock.study = study
+    clock.remeasure()  # references and a best trial from an earlier call count
     return _Prepared(
         recipe, backend, plugins, progress, folder, storage, study,
         search_rows, holdout, folds, settings, pool, started, clock,
@@ -179,6 +180,7 @@ def _references(run: _Prepared) -> Budget:
         row = ensure_reference(
             run.study, run.search_rows, run.folds, reference, search.metric, folder
         )
+        run.clock.remeasure()
         value = float(row[record.EXTRA_ROW_VALUE])
         best = _best_so_far(run)
         assert best is not None  # this reference is scored
@@ -201,9 +203,9 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
 
     def scored(spec: ModelSpec, evaluation: Evaluation) -> None:
         if recipe.training.final_model == "ensemble":
-            clock = time.perf_counter()
+            writing = time.perf_counter()
             keep_trial(run.folder.trials, spec, evaluation, run.folds, len(run.search_rows))
-            run.clock.kept_seconds.append(time.perf_counter() - clock)
+            run.clock.kept_seconds.append(time.perf_counter() - writing)
 
     def score(spec: ModelSpec, after_fold: Callable[[int, Evaluation], None]) -> Evaluation:
         evaluation = evaluate_spec(
@@ -222,6 +224,7 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
         return evaluation
 
     def trial_ended(end: TrialEnd) -> None:
+        run.clock.remeasure()
         progress.trial_ended(end, _best_so_far(run))
         run.plugins.notify("trial_ended", trial=end, study=study)
 

@@ -17,7 +17,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from automl.data import fit_transform, load_dataset
+from automl.data import check_row_weights, fit_transform, load_dataset
 from automl.plugins import registry
 from automl.recipe import DataConfig, load_recipe
 from automl.results import Member, ModelBundle
@@ -129,10 +129,8 @@ class AutoMLEstimator(
         if not weight:
             return frame, None
         weights = np.asarray(table["w"].to_numpy(zero_copy_only=False), dtype=np.float64)
-        if not (np.isfinite(weights).all() and (weights >= 0).all() and weights.any()):
-            raise ValueError(
-                f"weightCol '{weight}': every weight must be a finite number >= 0, and some above 0"
-            )
+        labels = np.asarray(frame[_TARGET].to_numpy(), dtype=object)
+        check_row_weights(weights, labels, f"weightCol '{weight}'")
         return frame, weights
 
     def _train_spec(self, frame: pd.DataFrame, weights: np.ndarray | None) -> ModelBundle:
