@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from automl_spark.paramserver import (
+    AveragingHub,
+    AveragingPeer,
     ParameterClient,
     ParameterServer,
     ProtocolError,
@@ -222,3 +224,61 @@ def test_the_header_layout_is_fixed() -> None:
     layout = _wire.Layout(SHAPES)
     assert layout.table == struct.pack("<IIIII I", 2, 2, 3, 2, 1, 2)
     assert layout.nbytes == len(layout.table) + 8 * 4
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_hub_averages_every_round_by_rows_and_each_peer_gets_the_mean(secret: bytes) -> None:
+    """Three tasks over loopback: states weighted by the rows each trained (a task with no rows
+    counts for nothing), the same mean back to every peer, two rounds on one connection."""
+    port = _free_port()
+    got: dict[str, list] = {"fours": [], "idle": []}
+
+    def peer(name: str, state: np.ndarray, rows: int, steps: int) -> None:
+        exchange = AveragingPeer(("127.0.0.1", port), secret, size=3, timeout=5)
+        try:
+            for _ in range(2):
+                got[name].append(exchange.average(state, rows, steps))
+        finally:
+            exchange.close()
+
+    threads = [
+        threading.Thread(target=peer, args=("fours", np.full(3, 4.0, np.float32), 1, 4)),
+        threading.Thread(target=peer, args=("idle", np.full(3, 99.0, np.float32), 0, 0)),
+    ]
+    for thread in threads:
+        thread.start()  # the peers wait for the hub to listen
+    hub = AveragingHub("127.0.0.1", port, secret, size=3, peers=2, timeout=5)
+    try:
+        rounds = [hub.average(np.ones(3, np.float32), 2, 1) for _ in range(2)]
+    finally:
+        for thread in threads:
+            thread.join(10)
+        hub.close()
+    for mean, steps in rounds + got["fours"] + got["idle"]:
+        np.testing.assert_allclose(mean, [2.0, 2.0, 2.0])  # (2 * 1 + 1 * 4) / 3
+        assert steps == 2  # (2 * 1 + 1 * 4) / 3, rounded
+
+
+def test_the_hub_refuses_a_peer_without_the_secret(secret: bytes) -> None:
+    port = _free_port()
+    errors: list[BaseException] = []
+
+    def intruder() -> None:
+        try:
+            AveragingPeer(("127.0.0.1", port), new_secret(), size=3, timeout=5)
+        except (ProtocolError, OSError) as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=intruder)
+    thread.start()
+    try:
+        with pytest.raises(ProtocolError, match="authentication failed"):
+            AveragingHub("127.0.0.1", port, secret, size=3, peers=1, timeout=5)
+    finally:
+        thread.join(10)
+    assert errors  # the intruder learned nothing: its handshake failed too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,97 @@ def test_weight_col_weighs_each_rows_training_loss(frame: Any) -> None:
     negative = weighted.withColumn("w", F.lit(-1.0))
     with pytest.raises(ValueError, match=r"^weightCol 'w': every weight must be a finite number"):
         _pipeline(AutoMLEstimator(spec=SPEC, epochs=1, weightCol="w")).fit(negative)
+
+
+@pytest.mark.parametrize("backend", ["local", "spark-sync"])
+def test_weight_col_is_checked_where_the_rows_are_too(frame: Any, backend: str) -> None:
+    """spark-sync trains on the executors' rows, so its checks are Spark aggregations; they
+    refuse the same weights with the same lines as the collected rows' checks."""
+    estimator = AutoMLEstimator(spec=SPEC, epochs=1, weightCol="w", backend=backend)
+    zero_kind = F.when(F.col("kind") == "kind_1", 0.0).otherwise(1.0)
+    cases = [
+        (F.lit(float("nan")), r"^weightCol 'w': every weight must be a finite number >= 0"),
+        (zero_kind, r"^weightCol 'w': every row of class \d\.0 weighs zero"),
+        (F.lit(0.0), r"^weightCol 'w': the weights are all zero"),
+    ]
+    for weight, message in cases:
+        with pytest.raises(ValueError, match=message):
+            _pipeline(estimator).fit(frame.withColumn("w", weight))
+
+
+def test_spark_sync_trains_where_the_rows_are_and_predicts_like_the_collected_fit(
+    frame: Any,
+) -> None:
+    """The same network on the same rows, fitted on the executors (statistics from Spark) or
+    on the driver (scikit-learn): the preprocessors agree and both models learn the classes."""
+    fitted = {
+        backend: _pipeline(AutoMLEstimator(spec=SPEC, epochs=8, backend=backend)).fit(frame)
+        for backend in ("local", "spark-sync")
+    }
+    bundles = {name: f.stages[-1].bundle for name, f in fitted.items()}
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 2)), columns=["f0", "f1"])
+    np.testing.assert_allclose(
+        bundles["spark-sync"].members[0].preprocessor.transform(rows),
+        bundles["local"].members[0].preprocessor.transform(rows),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    for model in fitted.values():
+        out = model.transform(frame).select("prediction", "label").collect()
+        assert np.mean([r["prediction"] == r["label"] for r in out]) > 0.8
+
+
+def test_the_preprocessor_from_spark_statistics_matches_scikit_learns(spark: Any) -> None:
+    """Means and scales are exact sums; medians are approximate (approxQuantile): each lies
+    within a rank of ``MEDIAN_RELATIVE_ERROR`` x rows (plus one row) of the middle."""
+    from automl.data import FeatureSchema, build_preprocessor
+    from automl_spark.preprocess import (
+        MEDIAN_RELATIVE_ERROR,
+        column_statistics,
+        fitted_preprocessor,
+    )
+
+    generator = np.random.default_rng(1)
+    values = generator.lognormal(size=(20001, 3))
+    values[generator.random(values.shape) < 0.1] = np.nan  # missing values to impute
+    values[:, 2] = 7.0  # a constant column: scaled by 1, as scikit-learn does
+    table = pd.DataFrame(values, columns=["a", "b", "c"])
+    statistics = column_statistics(spark.createDataFrame(table), ["a", "b", "c"])
+    for column, median in zip(table.columns, statistics.medians, strict=True):
+        present = table[column].dropna().to_numpy()
+        slack = MEDIAN_RELATIVE_ERROR + 1 / len(present)
+        assert np.mean(present < median) <= 0.5 + slack  # not above the middle rank
+        assert np.mean(present <= median) >= 0.5 - slack  # nor below it
+    ours = fitted_preprocessor(statistics)
+    filled = table.fillna(dict(zip(table.columns, statistics.medians, strict=True)))
+    reference = build_preprocessor(FeatureSchema(("a", "b", "c"), ())).fit(filled)
+    np.testing.assert_allclose(ours.transform(table), reference.transform(filled), rtol=1e-5)
+
+
+def test_a_model_saves_through_spark_writers_to_any_path_and_reads_the_old_layout(
+    frame: Any, tmp_path: Path
+) -> None:
+    """A file:// URI and a relative path (Spark resolves it from its working folder, this
+    process's) both hold metadata/ and bundle.parquet; a folder saved in the earlier layout (a
+    local bundle/ folder) still loads."""
+    from pyspark.ml.util import DefaultParamsWriter
+
+    model = _pipeline(AutoMLEstimator(spec=SPEC, epochs=2)).fit(frame).stages[-1]
+    features = _pipeline(AutoMLEstimator(spec=SPEC, epochs=1)).getStages()[:-1]
+    ready = Pipeline(stages=features).fit(frame).transform(frame)
+    expected = model.transform(ready).select("probability").collect()
+    relative = os.path.relpath(tmp_path / "by-relative-path")
+    for path, folder in [
+        (f"file://{tmp_path}/by-uri", tmp_path / "by-uri"),
+        (relative, tmp_path / "by-relative-path"),
+    ]:
+        model.write().save(path)
+        model.write().overwrite().save(path)  # overwriting replaces, through the same writers
+        assert (folder / "bundle.parquet").is_dir() and (folder / "metadata").is_dir()
+        again = AutoMLModel.load(path).transform(ready).select("probability").collect()
+        for before, after in zip(expected, again, strict=True):
+            np.testing.assert_allclose(after["probability"], before["probability"], rtol=1e-6)
+    old = tmp_path / "old-layout"
+    DefaultParamsWriter.saveMetadata(model, str(old), frame.sparkSession)
+    model.bundle.save(old / "bundle")
+    assert AutoMLModel.load(str(old)).classes == model.classes

@@ -89,3 +89,22 @@ def test_an_unreachable_master_stops_the_search_before_any_trial(tmp_path: Path)
     assert done.exit_code == 2
     assert f"cannot reach the Spark master at 127.0.0.1:{port}" in done.output
     assert "Traceback" not in done.output and not run_dir.exists()
+
+
+def test_the_plugin_uses_nothing_spark_connect_lacks() -> None:
+    """Spark Connect clients have no SparkContext, RDDs, broadcasts or JVM gateway; the plugin's
+    code must reach Spark through the DataFrame API only (docstrings may name them)."""
+    import ast
+
+    import automl_spark
+
+    forbidden = {"sparkContext", "SparkContext", "_jsc", "_jvm", "rdd", "broadcast", "parallelize"}
+    found = []
+    for path in Path(automl_spark.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+            if isinstance(node, ast.alias):
+                name = node.name.rsplit(".", 1)[-1]
+            if name in forbidden:
+                found.append(f"{path.name}:{node.lineno}: {name}")  # type: ignore[attr-defined]
+    assert not found, found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +12,17 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from sklearn.metrics import log_loss
 
 import automl
 from automl.cli import cli
+from automl.errors import UserError
 from automl.keras import new_model
 from automl.plugins import registry
 from automl.spec import ModelSpec
 from automl.testing import SPEC, BackendContract, tiny_fold, tiny_table
 from automl.training import TrainSettings
 from automl_spark import SparkSyncBackend
-from automl_spark.rounds import RoundResult, average
 
 MASTER = "local[2]"  # the shared session's master (conftest.py)
 
@@ -100,13 +102,26 @@ def test_a_search_from_the_command_line_with_spark_sync(spark: Any, tmp_path: Pa
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
 
 
-def test_the_partitions_states_are_averaged_weighted_by_their_rows() -> None:
-    ones, fours = np.ones(3, np.float32), np.full(3, 4.0, np.float32)
-    results = [
-        RoundResult(rows=2, state=ones.tobytes(), loss_sum=2.0, accuracy_sum=1.0, steps=1),
-        RoundResult(rows=1, state=fours.tobytes(), loss_sum=3.0, accuracy_sum=1.0, steps=1),
-        RoundResult(rows=0, state=b"", loss_sum=0.0, accuracy_sum=0.0, steps=0),  # no batch left
-    ]
-    state, rows, loss, accuracy, steps = average(results)
-    np.testing.assert_allclose(state, [2.0, 2.0, 2.0])  # (2 * 1 + 1 * 4) / 3
-    assert (rows, loss, accuracy, steps) == (3, 5.0, 2.0, 1)
+def test_the_tasks_score_the_validation_rows_as_the_driver_would(spark: Any) -> None:
+    """val_loss comes from the tasks' sums over their own validation rows; the kept (best)
+    epoch's figure is the log-loss of the returned probabilities, computed here on the driver."""
+    data = tiny_fold()
+    backend = SparkSyncBackend(master=MASTER, partitions=2, threads_per_worker=1)
+    result = backend.evaluate(SPEC, data, TrainSettings(max_epochs=3, patience=3))
+    kept = result.history["val_loss"][result.best_epoch - 1]
+    assert kept == pytest.approx(
+        log_loss(data.y_valid, result.valid_proba, labels=[0, 1, 2]), rel=1e-4
+    )
+    accuracy = result.history["val_accuracy"][result.best_epoch - 1]
+    assert accuracy == pytest.approx(np.mean(result.valid_proba.argmax(axis=1) == data.y_valid))
+
+
+def test_more_partitions_than_task_slots_fail_in_one_line_at_once(spark: Any) -> None:
+    """A barrier job cannot start without a slot per task; Spark would wait minutes to say so."""
+    backend = SparkSyncBackend(master=MASTER, partitions=3)
+    started = time.monotonic()
+    with pytest.raises(
+        UserError, match=r"^backend\.options\.partitions: 3 partitions .* 2 task slots"
+    ):
+        backend.evaluate(SPEC, tiny_fold(), TrainSettings(max_epochs=1))
+    assert time.monotonic() - started < 30

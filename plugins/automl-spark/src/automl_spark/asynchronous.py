@@ -1,33 +1,35 @@
 """The ``spark-async`` backend: asynchronous data-parallel training against a parameter server.
 
-For each fold the driver starts a :class:`~automl_spark.paramserver.ParameterServer` holding the
-model's weights and broadcasts the training shards once. In each epoch every partition runs as
-its own Spark job and, without waiting for the others, pulls the weights, trains
-``batches_per_round`` batches of its shard, pushes the change and repeats until its shard is
-done; the server applies each change by the staleness rule (or without a lock in hogwild mode).
-After the job the driver takes the server's weights, scores the validation rows and applies the
-local backend's early stopping, NaN stop and epoch report. Each Python worker keeps its own
-optimizer state, reset to a new optimizer's when it first trains for a fold.
+A fold's rows are the same cached, fold-tagged DataFrame as for ``spark-sync``, and each epoch is
+one barrier job over its partitions (:mod:`automl_spark._async_worker`): task 0 starts a
+:class:`~automl_spark.paramserver.ParameterServer` on its executor with the driver's weights,
+the tasks learn its address through ``allGather``, and every task, without waiting for the
+others, pulls the weights, trains ``batches_per_round`` batches of its rows, pushes the change
+and repeats until its rows are done; the server applies each change by the staleness rule (or
+without a lock in hogwild mode). The tasks then score their validation rows with the final
+weights, which task 0 returns to the driver. The driver applies the local backend's early
+stopping, NaN stop, learning-rate schedule and epoch report. A failed task fails the barrier
+stage, and the driver runs the epoch again from its start.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-import warnings
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
 
-from automl.errors import TrialFailed, UserError
-from automl.spec import ModelSpec
-from automl_spark._async_worker import ServerLink, train_against_server
+from automl.errors import UserError
+from automl_spark._async_worker import ServerLink, async_epoch, score_epoch
+from automl_spark.barrier import (
+    EPOCH_SCHEMA,
+    EpochPlan,
+    collect_epoch,
+    run_barrier_epoch,
+    validation_logs,
+)
 from automl_spark.epochs import run_epochs
-from automl_spark.paramserver import ParameterServer, new_secret
-from automl_spark.rounds import RoundPlan, ShardedFold
-from automl_spark.session import SessionOptions
+from automl_spark.paramserver import new_secret
 from automl_spark.state import get_state
 from automl_spark.synchronous import SparkSyncBackend
 
@@ -50,13 +52,18 @@ class SparkAsyncBackend(SparkSyncBackend):
         hogwild: apply the workers' updates without a lock.
         max_staleness: updates computed from weights more than this many updates old are
             dropped; younger ones are scaled by 1 / (1 + staleness).
-        server_host: the address the parameter server binds and workers connect to (default:
-            127.0.0.1 for a local master, else the driver host as Spark sees it).
-        server_port: the server's port; 0 lets the system choose one per fold.
+        server_host: the address the parameter server (in task 0) binds and the other tasks
+            connect to (default: 127.0.0.1 for a local master, else task 0's executor host as
+            Spark knows it).
+        server_port: the server's port; 0 lets the driver choose one per epoch (a free one on
+            this machine for a local master, else one of the dynamic range 49152-65535).
         socket_timeout: seconds any exchange with the server may take, including a worker's
             training between two messages.
         epoch_timeout: seconds an epoch may take before the fold fails (default: no limit).
+        epoch_retries: how many times an epoch whose task failed runs again from its start.
     """
+
+    name = "spark-async"
 
     def __init__(
         self,
@@ -73,166 +80,73 @@ class SparkAsyncBackend(SparkSyncBackend):
         server_port: int = 0,
         socket_timeout: float = 120.0,
         epoch_timeout: float | None = None,
+        epoch_retries: int = 2,
     ) -> None:
         super().__init__(
-            master, conf, partitions, batches_per_round, shuffle, threads_per_worker, start_timeout
+            master,
+            conf,
+            partitions,
+            batches_per_round,
+            shuffle,
+            threads_per_worker,
+            start_timeout,
+            epoch_retries,
+            server_host,
+            server_port,
+            socket_timeout,
         )
         for name, value, low in [
             ("max_staleness", max_staleness, 0),
-            ("server_port", server_port, 0),
-            ("socket_timeout", socket_timeout, 1e-3),
             ("epoch_timeout", epoch_timeout, 1e-3),
         ]:
             if value is not None and value < low:
                 raise UserError(f"backend.options.{name}: must be at least {low:g}, got {value!r}")
         self.hogwild = hogwild
         self.max_staleness = max_staleness
-        self.server_host = server_host
-        self.server_port = server_port
-        self.socket_timeout = socket_timeout
         self.epoch_timeout = epoch_timeout
 
-    def _train(
-        self,
-        model: Any,
-        spec: ModelSpec,
-        x: np.ndarray,
-        y: np.ndarray,
-        weights: np.ndarray | None,
-        settings: Any,
-        epochs: int,
-        callbacks: list[Any],
-        validation: tuple[np.ndarray, np.ndarray] | None = None,
+    def _epochs(
+        self, model: Any, plan: EpochPlan, frame: Any, epochs: int, callbacks: list[Any]
     ) -> dict[str, list[float]]:
-        """Run up to ``epochs`` asynchronous epochs on ``model`` (rows weighted by ``weights``);
-        return the history."""
-        fold, plan = self._shard(model, spec, x, y, weights, settings, epochs)
-        context = self.spark.get().sparkContext
-        secret = new_secret()
-        server = ParameterServer(
-            model.get_weights(),
-            secret=secret,
-            host=self._server_host(context),
-            port=self.server_port,
-            hogwild=self.hogwild,
-            max_staleness=self.max_staleness,
-            timeout=self.socket_timeout,
-            max_connections=max(64, 2 * len(fold.shards)),
-        )
-        fresh = context.broadcast(get_state(model))
-
+        """The driver's epoch loop over ``frame``: one barrier job per epoch, each with its own
+        parameter server started from the driver's weights, then a job scoring the validation
+        rows with the server's final weights."""
         import keras
 
-        def train_epoch(epoch: int) -> tuple[int, float, float]:
+        link = ServerLink(uuid.uuid4().hex, get_state(model), self.hogwild, self.max_staleness)
+        secret = new_secret()
+        shapes = [w.shape for w in model.get_weights()]
+
+        def train_epoch(epoch: int) -> dict[str, float]:
             rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-            totals = self._run_epoch(context, fold, plan, link, epoch, rate)
-            model.set_weights(server.weights())
-            return totals
+            weights = model.get_weights()
 
-        try:
-            with _listening(server):
-                link = ServerLink(
-                    uuid.uuid4().hex,
-                    fresh,
-                    server.address,
-                    secret,
-                    server.layout.shapes,
-                    self.socket_timeout,
+            def make_task() -> Any:
+                return async_epoch(plan, link, self._rendezvous(secret), weights, epoch, rate)
+
+            trained = collect_epoch(
+                run_barrier_epoch(
+                    frame,
+                    make_task,
+                    EPOCH_SCHEMA,
+                    epoch,
+                    self.epoch_retries,
+                    self.name,
+                    self.epoch_timeout,
                 )
-                return run_epochs(model, epochs, train_epoch, callbacks, validation)
-        finally:
-            fresh.destroy()
-            fold.close()
-
-    def _server_host(self, context: Any) -> str:
-        if self.server_host is not None:
-            return self.server_host
-        if SessionOptions(context.master).is_local:
-            return "127.0.0.1"
-        return context.getConf().get("spark.driver.host")
-
-    def _run_epoch(
-        self,
-        context: Any,
-        fold: ShardedFold,
-        plan: RoundPlan,
-        link: ServerLink,
-        epoch: int,
-        learning_rate: float,
-    ) -> tuple[int, float, float]:
-        """Train every shard against the server, one Spark job per partition, all at once, at the
-        driver's current learning rate (a plateau schedule lowers it between epochs).
-
-        Partitions do not wait for each other, and a partition whose task fails (a lost worker)
-        is left out of this epoch: the updates it pushed stay, the others go on. The epoch fails
-        when every partition failed, or when it outlasts ``epoch_timeout``.
-        """
-        shards = fold.shards
-
-        def task(indices: Iterator[int]) -> Iterator[tuple[int, float, float]]:
-            index = next(iter(indices))
-            yield train_against_server(plan, link, index, shards[index].value, epoch, learning_rate)
-
-        jobs = context.parallelize(range(len(shards)), len(shards))
-        tag = f"automl-async-{uuid.uuid4().hex}"
-
-        def run(index: int) -> tuple[int, float, float]:
-            context.addJobTag(tag)
-            context.setInterruptOnCancel(True)
-            try:
-                return context.runJob(jobs, task, [index])[0]
-            finally:
-                context.removeJobTag(tag)
-
-        with ThreadPoolExecutor(len(shards), thread_name_prefix="automl-async-epoch") as pool:
-            futures = [pool.submit(run, index) for index in range(len(shards))]
-            _, late = wait(futures, timeout=self.epoch_timeout)
-            if late:
-                context.cancelJobsWithTag(tag)
-                wait(futures)
-                raise TrialFailed(
-                    f"epoch {epoch + 1} took longer than epoch_timeout ({self.epoch_timeout:g} s)"
-                )
-        done = [f.result() for f in futures if f.exception() is None]
-        failed = [exc for f in futures if (exc := f.exception()) is not None]
-        if not done:
-            raise TrialFailed(f"every Spark task failed: {_reason(failed[0])}") from failed[0]
-        for exc in failed:
-            warnings.warn(
-                f"spark-async: a partition failed in epoch {epoch + 1} and was left out of it "
-                f"({_reason(exc)})",
-                RuntimeWarning,
-                stacklevel=2,
             )
-        rows, loss, accuracy = np.sum(done, axis=0)
-        return int(rows), float(loss), float(accuracy)
+            model.set_weights(_split(trained.state, shapes))
+            logs = trained.logs()
+            if plan.valid_fold is not None:
+                scored = frame.mapInArrow(score_epoch(plan, model.get_weights()), EPOCH_SCHEMA)
+                logs |= validation_logs(scored.collect())
+            return logs
+
+        return run_epochs(model, epochs, train_epoch, callbacks)
 
 
-@contextlib.contextmanager
-def _listening(server: ParameterServer) -> Iterator[ParameterServer]:
-    """Run ``server`` for the block; an address it cannot bind is the user's option to fix."""
-    try:
-        server.start()
-    except OSError as exc:
-        host, port = server.bind_address
-        raise UserError(
-            f"backend.options.server_host: the parameter server cannot listen on "
-            f"{host}:{port} ({exc.strerror or exc})"
-        ) from None
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-def _reason(exc: BaseException) -> str:
-    """The telling line of a Spark job's error: the last one before the JVM's stack frames (the
-    Python exception of a task, or why Spark aborted), without Java's exception class."""
-    lines = []
-    for line in str(exc).splitlines():
-        if line.strip().startswith("at "):
-            break
-        if line.strip():
-            lines.append(line.strip())
-    last = lines[-1] if lines else type(exc).__name__
-    return last.rsplit("Exception: ", 1)[-1][:300]
+def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The weight arrays of ``shapes`` from one flat vector."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    parts = np.split(flat, np.cumsum(sizes)[:-1])
+    return [part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)]

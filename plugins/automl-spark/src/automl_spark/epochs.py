@@ -1,7 +1,8 @@
 """The driver's epoch loop shared by the Spark backends: train an epoch, score, run callbacks.
 
 A backend supplies how one epoch is trained (it leaves the epoch's weights in the driver's
-model); the loop adds Keras-style training and validation logs, runs the local backend's own
+model and returns Keras-style logs, with the validation scores when its tasks computed them);
+the loop adds the validation logs the driver computes otherwise, runs the local backend's own
 Keras callbacks on them (early stopping with restored best weights, the NaN stop, the epoch
 report) and returns the history, so a Spark fold result reads like a local one.
 """
@@ -17,8 +18,9 @@ from automl.keras import predict_proba, raise_on_nan
 
 _EPSILON = 1e-7  # Keras' clipping of probabilities in its cross-entropy
 
-# Trains one epoch (0-based) into the driver's model; returns (rows, loss sum, accuracy sum).
-EpochTrainer = Callable[[int], tuple[int, float, float]]
+# Trains one epoch (0-based) into the driver's model; returns its logs (``loss``, ``accuracy``,
+# and ``val_loss``, ``val_accuracy`` when it scored the validation rows itself).
+EpochTrainer = Callable[[int], dict[str, float]]
 
 
 def run_epochs(
@@ -39,8 +41,7 @@ def run_epochs(
     history: dict[str, list[float]] = {}
     hooks.on_train_begin()
     for epoch in range(epochs):
-        rows, loss_sum, accuracy_sum = train_epoch(epoch)
-        logs = {"accuracy": accuracy_sum / rows, "loss": loss_sum / rows}
+        logs = train_epoch(epoch)
         if validation is not None:
             logs |= validation_logs(model, *validation)
         for key, value in logs.items():

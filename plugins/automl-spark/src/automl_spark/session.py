@@ -1,7 +1,9 @@
 """The one SparkSession of a search: started on first use, reused by every trial, then stopped.
 
 A Spark master URL comes from the backend's options; any master works (``local[N]``,
-``spark://host:port``, ``yarn``, ``k8s://...``) and any Spark setting passes through ``conf``.
+``spark://host:port``, ``yarn``, ``k8s://...``), and ``sc://host:port`` connects to a Spark
+Connect server instead (no JVM in this process, so no Java needed here). Any Spark setting passes
+through ``conf``.
 Without a master, a session already running in the process is used (a notebook's, or the one a
 pyspark.ml Estimator is fitted in), else Spark starts on ``local[*]``. For a local master the
 Python workers run this interpreter and all traffic stays on loopback. A missing pyspark, a
@@ -16,7 +18,8 @@ import re
 import shutil
 import socket
 import sys
-import time
+import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +29,9 @@ from automl.errors import UserError
 INSTALL_HINT = "pip install automl-spark (it brings pyspark), or pip install 'pyspark>=4.1'"
 _LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\s*\d+)?\])?$")
 _LOOPBACK = "127.0.0.1"
+_SLOT_PROBE_ROWS = 1 << 16  # more rows than any cluster has cores
 DEFAULT_MASTER = "local[*]"
+REMOTE_SCHEME = "sc://"
 _NO_JAVA = (
     "backend: Spark needs Java 17 or 21 and none was found: install a JDK and put `java` on PATH "
     "or set JAVA_HOME"
@@ -54,6 +59,11 @@ class SessionOptions:
     def is_local(self) -> bool:
         """Whether Spark runs inside this process (a ``local`` master)."""
         return bool(_LOCAL_MASTER.match(self.master or DEFAULT_MASTER))
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the session is a Spark Connect client (an ``sc://`` URL)."""
+        return (self.master or "").startswith(REMOTE_SCHEME)
 
 
 class SparkSessionHolder:
@@ -85,7 +95,8 @@ class SparkSessionHolder:
 
 
 def check_prerequisites(options: SessionOptions) -> None:
-    """pyspark importable, Java found and a ``spark://`` master answering, without starting Spark.
+    """pyspark importable, Java found (or, for Spark Connect, its client's packages) and a
+    ``spark://`` or ``sc://`` address answering, without starting Spark.
 
     Raises:
         UserError: naming what is missing and how to get it.
@@ -94,9 +105,28 @@ def check_prerequisites(options: SessionOptions) -> None:
         import pyspark  # noqa: F401 - only whether it imports
     except ImportError:
         raise UserError(f"backend: the Spark backends need pyspark: {INSTALL_HINT}") from None
-    if find_java(os.environ) is None:
+    if options.is_remote:
+        check_connect_client()
+    elif find_java(os.environ) is None:
         raise UserError(_NO_JAVA)
     check_master_reachable(options.master or DEFAULT_MASTER, options.start_timeout)
+
+
+def check_connect_client() -> None:
+    """The Spark Connect client's packages import (``pyspark[connect]`` brings them).
+
+    Raises:
+        UserError: naming the missing package and what to install.
+    """
+    try:
+        from pyspark.sql.connect.utils import check_dependencies
+
+        check_dependencies()
+    except ImportError as exc:
+        raise UserError(
+            f"backend.options.master: Spark Connect needs its client packages ({exc}): "
+            "pip install 'pyspark[connect]'"
+        ) from None
 
 
 def spark_session(options: SessionOptions) -> tuple[Any, bool]:
@@ -111,8 +141,10 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
     except ImportError:
         raise UserError(f"backend: the Spark backends need pyspark: {INSTALL_HINT}") from None
     active = SparkSession.getActiveSession()
+    if options.is_remote:
+        return _connect(options, active)
     if active is not None:
-        running = active.sparkContext.master
+        running = active.conf.get("spark.master")
         if options.master not in (None, running):
             raise UserError(
                 f"backend.options.master: this process already runs Spark on '{running}'; "
@@ -135,14 +167,39 @@ def spark_session(options: SessionOptions) -> tuple[Any, bool]:
         session = builder.getOrCreate()
     except Exception as exc:
         raise UserError(f"backend: Spark did not start on '{master}': {exc}") from None
-    session.sparkContext.setLogLevel("ERROR")
     _wait_for_executors(session, options)
     return session, True
 
 
+def _connect(options: SessionOptions, active: Any) -> tuple[Any, bool]:
+    """A Spark Connect session to ``options.master``: the one this process holds, else a new
+    one (``conf`` passes through as the session's settings)."""
+    from pyspark.sql import SparkSession
+
+    check_connect_client()
+    check_master_reachable(str(options.master), options.start_timeout)
+    builder = SparkSession.builder.remote(str(options.master))
+    for key, value in options.conf.items():
+        builder = builder.config(str(key), str(value))
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:
+        raise UserError(
+            f"backend.options.master: no Spark Connect session at '{options.master}': {exc}"
+        ) from None
+    return session, session is not active
+
+
 def session_conf(options: SessionOptions) -> dict[str, str]:
     """Spark settings for ``options``: quiet defaults, loopback for local masters, then ``conf``."""
-    conf = {"spark.ui.showConsoleProgress": "false", "spark.python.worker.reuse": "true"}
+    conf = {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.log.level": "ERROR",
+        "spark.python.worker.reuse": "true",
+        # a barrier job waits 30 s, not 10 minutes, for slots lost with an executor to return
+        "spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures": "30",
+        "spark.scheduler.barrier.maxConcurrentTasksCheck.interval": "1s",
+    }
     if options.is_local:
         conf |= {
             "spark.pyspark.python": sys.executable,
@@ -163,18 +220,21 @@ def find_java(environ: Mapping[str, str]) -> str | None:
 
 
 def check_master_reachable(master: str, timeout: float) -> None:
-    """For ``spark://`` masters, open a TCP connection to each listed master within ``timeout``.
+    """For ``spark://`` masters and ``sc://`` Spark Connect servers, open a TCP connection to
+    each listed address within ``timeout``.
 
     Other masters (local, yarn, k8s) are left to Spark and to the executor wait.
     """
-    if not master.startswith("spark://"):
+    scheme = next((s for s in ("spark://", REMOTE_SCHEME) if master.startswith(s)), None)
+    if scheme is None:
         return
-    for address in master.removeprefix("spark://").split(","):
+    addresses = master.removeprefix(scheme).split("/", 1)[0].split(";", 1)[0]
+    for address in addresses.split(","):
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise UserError(
                 f"backend.options.master: '{master}' is not a Spark master URL; "
-                "expected spark://HOST:PORT"
+                f"expected {scheme}HOST:PORT"
             )
         try:
             with socket.create_connection((host, int(port)), timeout=min(timeout, 10.0)):
@@ -190,29 +250,48 @@ def threads_per_task(session: Any) -> int:
     """TensorFlow threads for one task's Python worker, so that concurrent tasks share the cores.
 
     A local master runs its tasks on this machine's cores (``local[N]``: cores / N each); on a
-    cluster a task owns ``spark.task.cpus`` cores (default 1).
+    cluster a task owns ``spark.task.cpus`` cores (default 1). Read from the session's settings,
+    so it holds on Spark Connect too.
     """
-    context = session.sparkContext
-    match = _LOCAL_MASTER.match(context.master)
+    match = _LOCAL_MASTER.match(session.conf.get("spark.master", DEFAULT_MASTER))
     if match:
         slots = match.group(2)
         cores = os.cpu_count() or 1
         tasks = cores if slots in (None, "*") else int(slots)
         return max(1, cores // max(1, tasks))
-    return max(1, int(context.getConf().get("spark.task.cpus", "1")))
+    return max(1, int(session.conf.get("spark.task.cpus", "1")))
+
+
+def task_slots(session: Any) -> int:
+    """How many tasks Spark runs at once: the partitions it gives a table by default.
+
+    Spark splits ``range`` into its default parallelism (the cores of the registered executors);
+    counting those partitions is one small job, and works the same over Spark Connect.
+    """
+    from pyspark.sql import functions as F
+
+    probe = session.range(_SLOT_PROBE_ROWS).select(F.spark_partition_id().alias("slot"))
+    return max(1, probe.distinct().count())
 
 
 def _wait_for_executors(session: Any, options: SessionOptions) -> None:
-    """Wait until an executor has registered with a cluster master; stop Spark and fail if none."""
+    """Wait until a cluster master runs a first job (an executor has registered); stop Spark
+    and fail if none does within ``options.start_timeout``."""
     if options.is_local:
         return
-    status = session.sparkContext._jsc.sc().getExecutorMemoryStatus
-    deadline = time.monotonic() + options.start_timeout
-    while status().size() < 2:  # the driver counts as one
-        if time.monotonic() > deadline:
-            session.stop()
-            raise UserError(
-                f"backend.options.master: no Spark executor registered with '{options.master}' "
-                f"within {options.start_timeout:g} s (is a worker running and reachable?)"
-            )
-        time.sleep(0.2)
+    tag = f"automl-start-{uuid.uuid4().hex}"
+    ran = threading.Event()
+
+    def first_job() -> None:
+        session.addTag(tag)
+        session.range(1).count()
+        ran.set()
+
+    threading.Thread(target=first_job, name="automl-spark-start", daemon=True).start()
+    if not ran.wait(options.start_timeout):
+        session.interruptTag(tag)
+        session.stop()
+        raise UserError(
+            f"backend.options.master: no Spark executor registered with '{options.master}' "
+            f"within {options.start_timeout:g} s (is a worker running and reachable?)"
+        )

@@ -47,11 +47,3 @@ def set_state(model: Any, vector: np.ndarray) -> None:
     for variable, size in zip(variables, sizes, strict=True):
         variable.assign(vector[offset : offset + size].reshape(variable.shape))
         offset += size
-
-
-def weighted_mean(vectors: list[np.ndarray], weights: list[int]) -> np.ndarray:
-    """The weighted mean of equally long state vectors, as float32."""
-    total = np.zeros_like(vectors[0], dtype=np.float64)
-    for vector, weight in zip(vectors, weights, strict=True):
-        total += np.float64(weight) * vector
-    return (total / float(sum(weights))).astype(np.float32)

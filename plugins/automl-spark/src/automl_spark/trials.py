@@ -4,19 +4,27 @@ Where spark-sync and spark-async split one trial across executors, this backend 
 ``search.parallel`` trials at once: the search's driver asks Optuna, sends each trial's next fold
 as a one-task Spark job, and tells the result as it comes back. On the executor the fold trains
 with the local Keras backend (TensorFlow imported once per Python worker, its threads sized to
-the task's cores). The search's rows and folds are broadcast once. With ``search.parallel: 1``,
-and for the final model, training happens in the search's process, as with the local backend.
+the task's cores). The search's rows and folds travel in the task's closure (Spark Connect
+has no broadcasts), and the fold's record comes back as JSON, never as a pickle. With
+``search.parallel: 1``, and for the final model, training happens in the search's process, as
+with the local backend.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import queue
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+import numpy as np
+
 from automl.keras import LocalBackend
-from automl.tuning import FoldOutcome, FoldTask, SearchJob, TrialPool, run_fold
+from automl.training import FoldResult
+from automl.tuning import FoldOutcome, FoldRecord, FoldTask, SearchJob, TrialPool, run_fold
+from automl_spark.barrier import spark_reason
 from automl_spark.session import SessionOptions, SparkSessionHolder, threads_per_task
 
 _group_numbers = itertools.count()
@@ -65,15 +73,15 @@ class SparkTrialPool(TrialPool):
 
     A task whose executor or Python worker is lost comes back as a lost outcome, so the search
     queues its trial again; training errors come back as the fold's reason, as locally. Every
-    job of the pool is in the Spark job group :attr:`group`.
+    job of the pool carries the Spark job tag :attr:`tag`, which :meth:`close` interrupts.
     """
 
     def __init__(self, session: Any, size: int, job: SearchJob, threads: int) -> None:
         self.size = size
-        self._context = session.sparkContext
-        self._job: Any = self._context.broadcast(job)
+        self._session = session
+        self._job: SearchJob | None = job
         self._threads = threads
-        self.group = f"automl-trials-{next(_group_numbers)}"
+        self.tag = f"automl-trials-{next(_group_numbers)}"
         self._outcomes: queue.Queue[FoldOutcome] = queue.Queue()
         self._submitter = ThreadPoolExecutor(max_workers=size, thread_name_prefix="automl-trials")
 
@@ -92,25 +100,36 @@ class SparkTrialPool(TrialPool):
         return outcomes
 
     def close(self) -> None:
-        """Cancel the folds still running and release the broadcast rows (once)."""
+        """Cancel the folds still running (once)."""
         if self._job is None:
             return
-        self._context.cancelJobGroup(self.group)
-        self._submitter.shutdown(wait=True, cancel_futures=True)
-        self._job.destroy()
         self._job = None
+        self._session.interruptTag(self.tag)
+        self._submitter.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, task: FoldTask) -> None:
         job, threads = self._job, self._threads
-        self._context.setJobGroup(self.group, f"trial {task.trial} fold {task.step + 1}")
+        if job is None:
+            return
+        self._session.addTag(self.tag)  # this driver thread's jobs
+
+        def train(batches: Iterator[Any]) -> Iterator[Any]:
+            import pyarrow as pa
+
+            for _ in batches:  # the one row that makes this a one-task job
+                pass
+            outcome = _train(job, task, threads)
+            yield pa.RecordBatch.from_pydict({"outcome": [outcome_to_json(outcome)]})
+
         try:
-            rdd = self._context.parallelize([task], 1)
-            (outcome,) = rdd.map(lambda t: _train(job.value, t, threads)).collect()
+            one = self._session.range(1, numPartitions=1)
+            (row,) = one.mapInArrow(train, "outcome string").collect()
+            outcome = outcome_from_json(row["outcome"])
         except Exception as exc:  # the task itself failed: a lost executor or Python worker
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            outcome = FoldOutcome(
-                task.trial, task.step, None, f"the Spark task failed: {first[:200]}", lost=True
-            )
+            reason = f"the Spark task failed: {spark_reason(exc)[:200]}"
+            outcome = FoldOutcome(task.trial, task.step, None, reason, lost=True)
+        finally:
+            self._session.removeTag(self.tag)
         self._outcomes.put(outcome)
 
 
@@ -120,3 +139,33 @@ def _train(job: SearchJob, task: FoldTask, threads: int) -> FoldOutcome:
 
     keras_with_threads(threads)
     return run_fold(job, LocalBackend(), task)
+
+
+def outcome_to_json(outcome: FoldOutcome) -> str:
+    """A fold's outcome as JSON: what the driver keeps of it (no model, no preprocessor)."""
+    record = None
+    if outcome.record is not None:
+        result = outcome.record.result
+        record = {
+            "history": result.history,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "seconds": result.seconds,
+            "valid_proba": np.asarray(result.valid_proba, dtype=np.float64).tolist(),
+            "n_params": result.n_params,
+            "scores": outcome.record.scores,
+        }
+    body = {"trial": outcome.trial, "step": outcome.step, "error": outcome.error}
+    return json.dumps({**body, "lost": outcome.lost, "record": record})
+
+
+def outcome_from_json(text: str) -> FoldOutcome:
+    """The :class:`FoldOutcome` :func:`outcome_to_json` wrote."""
+    data = json.loads(text)
+    record = None
+    if data["record"] is not None:
+        fields = dict(data["record"])
+        scores = fields.pop("scores")
+        proba = np.asarray(fields.pop("valid_proba"), dtype=np.float64)
+        record = FoldRecord(FoldResult(valid_proba=proba, **fields), scores, preprocessor=None)
+    return FoldOutcome(data["trial"], data["step"], record, data["error"], lost=data["lost"])

@@ -17,15 +17,19 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from automl.data import check_row_weights, fit_transform, load_dataset
+from automl.data import FeatureSchema, check_row_weights, fit_transform, load_dataset
 from automl.plugins import registry
 from automl.recipe import DataConfig, load_recipe
 from automl.results import Member, ModelBundle
 from automl.run import run_recipe
 from automl.spec import ModelSpec
-from automl.training import TrainSettings
+from automl.training import Backend, TrainSettings
+from automl_spark.frames import FEATURES, FOLD, LABEL, TRAIN_FOLD, WEIGHT
+from automl_spark.ml._checks import check_distributed_weights, distributed_classes
 from automl_spark.ml._model import AutoMLModel
 from automl_spark.ml._params import ColumnParams
+from automl_spark.preprocess import column_statistics, fitted_preprocessor, standardized
+from automl_spark.synchronous import SparkSyncBackend
 
 _TARGET = "label"
 
@@ -37,9 +41,12 @@ class AutoMLEstimator(
 
     With ``spec`` it trains that one network for ``epochs`` epochs; otherwise it runs the search
     ``recipe`` describes (a YAML path or a dict; its ``data`` section is ignored: the rows are the
-    DataFrame's) and keeps the best bundle. The rows are collected to the driver for training;
-    inference (:meth:`AutoMLModel.transform`) runs on the executors. Spark backends
-    (``spark-sync``, ``spark-async``) train in the DataFrame's own SparkSession.
+    DataFrame's) and keeps the best bundle. Spark backends (``spark-sync``, ``spark-async``)
+    train in the DataFrame's own SparkSession (classic or Spark Connect). A fixed network on a
+    Spark backend trains where the rows are: the preprocessor is fitted from Spark aggregations
+    and only counts, the class list, statistics, the model's state and metric sums reach the
+    driver. A search, or another backend, collects the rows to the driver. Inference
+    (:meth:`AutoMLModel.transform`) runs on the executors.
 
     Args:
         recipe: the search to run (path or dict), when ``spec`` is not given.
@@ -103,17 +110,64 @@ class AutoMLEstimator(
             self._set(spec=spec)
 
     def _fit(self, dataset: DataFrame) -> AutoMLModel:
-        frame, weights = self._collect(dataset)
-        if self.isDefined(self.spec):
-            model = AutoMLModel(self._train_spec(frame, weights))
-        else:
-            model = self._search(frame, weights)
-        return self._copyValues(model)
+        if not self.isDefined(self.spec):
+            return self._copyValues(self._search(*self._collect(dataset)))
+        chosen = registry().backend(self.getOrDefault(self.backend))
+        backend = chosen.create(self.getOrDefault(self.backendOptions))
+        try:
+            if isinstance(backend, SparkSyncBackend):  # spark-sync and spark-async
+                bundle = self._train_where_rows_are(dataset, backend)
+            else:
+                bundle = self._train_spec(*self._collect(dataset), backend)
+        finally:
+            backend.close()
+        return self._copyValues(AutoMLModel(bundle))
+
+    def _weight_name(self) -> str:
+        return self.getOrDefault(self.weightCol) if self.isDefined(self.weightCol) else ""
+
+    def _settings(self) -> TrainSettings:
+        epochs = self.getOrDefault(self.epochs)
+        return TrainSettings(max_epochs=epochs, seed=self.getOrDefault(self.seed))
+
+    def _train_where_rows_are(self, dataset: DataFrame, backend: SparkSyncBackend) -> ModelBundle:
+        """Train the fixed network on the executors' rows; bundle it with a preprocessor fitted
+        from Spark aggregations."""
+        vector = vector_to_array(F.col(self.getFeaturesCol()))
+        width = dataset.select(F.size(vector).alias("width")).first()
+        if width is None:
+            raise ValueError("the DataFrame has no rows to train on")
+        columns = [f"f{i}" for i in range(int(width["width"]))]
+        weight = self._weight_name()
+        table = dataset.select(
+            *[vector[i].alias(c) for i, c in enumerate(columns)],
+            F.col(self.getLabelCol()).alias(_TARGET),
+            (F.col(weight) if weight else F.lit(1.0)).cast("double").alias(WEIGHT),
+        )
+        classes = distributed_classes(table, _TARGET)
+        if weight:
+            check_distributed_weights(table, _TARGET, WEIGHT, f"weightCol '{weight}'")
+        statistics = column_statistics(table, columns)
+        codes = F.array_position(F.array(*[F.lit(c) for c in classes]), F.col(_TARGET)) - 1
+        rows = table.select(
+            standardized(statistics).alias(FEATURES),
+            codes.cast("int").alias(LABEL),
+            F.col(WEIGHT).cast("float").alias(WEIGHT),
+            F.lit(TRAIN_FOLD).alias(FOLD),
+        )
+        spec = ModelSpec.from_dict(self.getOrDefault(self.spec))
+        epochs = self.getOrDefault(self.epochs)
+        model = backend.fit_frame(
+            spec, rows, len(classes), self._settings(), epochs, weighted=bool(weight)
+        )
+        member = Member(model, fitted_preprocessor(statistics))
+        schema = FeatureSchema(tuple(columns), ())
+        return ModelBundle([member], classes, schema, info={"spec": spec.to_dict()})
 
     def _collect(self, dataset: DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
         """The features as columns ``f0..`` and the label as ``label``, on the driver, and the
         rows' weights (``None`` without ``weightCol``)."""
-        weight = self.getOrDefault(self.weightCol) if self.isDefined(self.weightCol) else ""
+        weight = self._weight_name()
         columns = [
             vector_to_array(F.col(self.getFeaturesCol())).alias("x"),
             F.col(self.getLabelCol()).alias("y"),
@@ -133,21 +187,18 @@ class AutoMLEstimator(
         check_row_weights(weights, labels, f"weightCol '{weight}'")
         return frame, weights
 
-    def _train_spec(self, frame: pd.DataFrame, weights: np.ndarray | None) -> ModelBundle:
-        """Train the fixed network on every row and bundle it with its preprocessor."""
+    def _train_spec(
+        self, frame: pd.DataFrame, weights: np.ndarray | None, backend: Backend
+    ) -> ModelBundle:
+        """Train the fixed network on every row (collected) and bundle it with its
+        preprocessor."""
         dataset = load_dataset(DataConfig(target=_TARGET), frame)
         spec = ModelSpec.from_dict(self.getOrDefault(self.spec))
         preprocessor, (x,) = fit_transform(dataset.schema, dataset.features)
-        chosen = registry().backend(self.getOrDefault(self.backend))
-        backend = chosen.create(self.getOrDefault(self.backendOptions))
-        try:
-            epochs = self.getOrDefault(self.epochs)
-            settings = TrainSettings(max_epochs=epochs, seed=self.getOrDefault(self.seed))
-            model = backend.fit(
-                spec, x, dataset.target, len(dataset.classes), settings, epochs, weights
-            )
-        finally:
-            backend.close()
+        epochs = self.getOrDefault(self.epochs)
+        model = backend.fit(
+            spec, x, dataset.target, len(dataset.classes), self._settings(), epochs, weights
+        )
         member = Member(model, preprocessor)
         extra = {"spec": spec.to_dict()}
         return ModelBundle([member], dataset.classes, dataset.schema, info=extra)

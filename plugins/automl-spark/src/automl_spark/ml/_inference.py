@@ -1,8 +1,10 @@
 """Inference inside Spark's Python workers: a bundle shipped as bytes, loaded once per worker.
 
-The bundle's files travel in a broadcast; a worker writes them to a temporary folder once and
-loads them with :meth:`automl.ModelBundle.load` (Keras safe mode), then keeps the bundle for the
-next batches. Batches arrive and leave as Arrow arrays.
+The bundle's files travel in the UDF's closure (Spark Connect has no broadcasts); a worker
+writes them to a temporary folder once and loads them with :meth:`automl.ModelBundle.load`
+(Keras safe mode, the files' sha256 checked), then keeps the bundle for the next batches.
+Batches arrive and leave as Arrow arrays. The same files, cut into chunks, are the rows an
+:class:`~automl_spark.ml.AutoMLModel` saves.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,19 @@ import numpy as np
 from automl.results import ModelBundle
 
 _loaded: dict[str, ModelBundle] = {}
+CHUNK_BYTES = 8 << 20  # a saved row holds at most this much of a file
 
 
-def bundle_files(bundle: ModelBundle) -> tuple[str, dict[str, bytes]]:
-    """The bundle's files as ``(content hash, {relative path: bytes})``."""
+@dataclass(frozen=True)
+class BundleFiles:
+    """A bundle's files (relative path to bytes) and a hash of them all."""
+
+    key: str
+    files: dict[str, bytes] = field(repr=False)
+
+
+def bundle_files(bundle: ModelBundle) -> BundleFiles:
+    """The bundle's files and their content hash."""
     folder = Path(tempfile.mkdtemp(prefix="automl-spark-bundle-"))
     try:
         bundle.save(folder / "bundle")
@@ -34,11 +46,37 @@ def bundle_files(bundle: ModelBundle) -> tuple[str, dict[str, bytes]]:
     digest = hashlib.sha256()
     for name, data in files.items():
         digest.update(name.encode() + b"\0" + data)
-    return digest.hexdigest(), files
+    return BundleFiles(digest.hexdigest(), files)
 
 
-def bundle_on_worker(key: str, files: dict[str, bytes], threads: int) -> ModelBundle:
-    """The bundle for ``key``, loaded from ``files`` the first time this worker needs it."""
+def files_to_rows(shipped: BundleFiles) -> Any:
+    """The files as an Arrow table of ``(file, chunk, data)`` rows, each chunk at most
+    :data:`CHUNK_BYTES`."""
+    import pyarrow as pa
+
+    rows: dict[str, list[Any]] = {"file": [], "chunk": [], "data": []}
+    for name, data in shipped.files.items():
+        for number, start in enumerate(range(0, max(1, len(data)), CHUNK_BYTES)):
+            rows["file"].append(name)
+            rows["chunk"].append(number)
+            rows["data"].append(data[start : start + CHUNK_BYTES])
+    schema = pa.schema([("file", pa.string()), ("chunk", pa.int32()), ("data", pa.binary())])
+    return pa.table(rows, schema=schema)
+
+
+def files_from_rows(table: Any) -> dict[str, bytes]:
+    """The files :func:`files_to_rows` cut into rows, whole again."""
+    chunks: dict[str, dict[int, bytes]] = {}
+    for name, number, data in zip(
+        *(table.column(c).to_pylist() for c in ("file", "chunk", "data")), strict=True
+    ):
+        chunks.setdefault(name, {})[number] = data
+    return {name: b"".join(parts[i] for i in sorted(parts)) for name, parts in chunks.items()}
+
+
+def bundle_on_worker(shipped: BundleFiles, threads: int) -> ModelBundle:
+    """The bundle of ``shipped``, loaded the first time this worker needs it."""
+    key, files = shipped.key, shipped.files
     if key not in _loaded:
         from automl_spark import _worker
 

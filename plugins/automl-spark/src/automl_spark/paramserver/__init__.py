@@ -1,9 +1,10 @@
-"""The parameter server of the ``spark-async`` backend: server, client and wire protocol.
+"""The exchanges among Spark tasks: the ``spark-async`` parameter server and its client, the
+``spark-sync`` averaging through task 0, and their wire protocol.
 
-Only NumPy and the standard library: the server runs on the driver, the client in Spark's
-Python workers.
+Only NumPy and the standard library: all of it runs in Spark's Python workers.
 """
 
+from automl_spark.paramserver._averager import AveragingHub, AveragingPeer, weighted_mean
 from automl_spark.paramserver._client import ParameterClient
 from automl_spark.paramserver._server import (
     ParameterServer,
@@ -13,9 +14,12 @@ from automl_spark.paramserver._server import (
 from automl_spark.paramserver._wire import ProtocolError
 
 __all__ = [
+    "AveragingHub",
+    "AveragingPeer",
     "ParameterClient",
     "ParameterServer",
     "ProtocolError",
     "new_secret",
     "staleness_scale",
+    "weighted_mean",
 ]

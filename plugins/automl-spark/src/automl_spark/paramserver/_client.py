@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import socket
 from collections.abc import Sequence
 
 import numpy as np
 
 from automl_spark.paramserver import _wire
-from automl_spark.paramserver._wire import Kind, Layout, ProtocolError
+from automl_spark.paramserver._wire import Kind, Layout
 
 
 class ParameterClient:
@@ -46,9 +44,8 @@ class ParameterClient:
         self._sock: socket.socket | None = None
 
     def __enter__(self) -> ParameterClient:
-        sock = socket.create_connection(self.address, timeout=self.timeout)
+        sock = _wire.connect(self.address, self.timeout)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._handshake(sock)
         except BaseException:
             sock.close()
@@ -82,11 +79,4 @@ class ParameterClient:
         return self._sock
 
     def _handshake(self, sock: socket.socket) -> None:
-        _, _, server_nonce = _wire.receive(sock, {Kind.CHALLENGE: _wire.NONCE_BYTES})
-        worker_nonce = secrets.token_bytes(_wire.NONCE_BYTES)
-        claim = _wire.proof(self._secret, b"worker", bytes(server_nonce), worker_nonce)
-        _wire.send(sock, Kind.HELLO, 0, worker_nonce + claim)
-        _, _, answer = _wire.receive(sock, {Kind.WELCOME: _wire.PROOF_BYTES})
-        expected = _wire.proof(self._secret, b"server", bytes(server_nonce), worker_nonce)
-        if not hmac.compare_digest(bytes(answer), expected):
-            raise ProtocolError("the server does not know the run's secret")
+        _wire.prove_to_server(sock, self._secret)

@@ -16,7 +16,6 @@ may interleave (a pulled copy may mix two versions).
 from __future__ import annotations
 
 import contextlib
-import hmac
 import secrets
 import socket
 import threading
@@ -84,6 +83,8 @@ class ParameterServer:
         self._acceptor: threading.Thread | None = None
         self._threads: set[threading.Thread] = set()
         self._connections: set[socket.socket] = set()
+        self._departed = threading.Condition()  # guards the count of workers done and gone
+        self.departed = 0
 
     @property
     def address(self) -> tuple[str, int]:
@@ -92,6 +93,12 @@ class ParameterServer:
             raise RuntimeError("the parameter server is not running")
         host, port = self._listener.getsockname()[:2]
         return host, port
+
+    def wait_for_departures(self, workers: int, timeout: float) -> bool:
+        """Wait until ``workers`` authenticated workers have closed their connections (each is
+        done with the epoch); whether they did within ``timeout`` seconds."""
+        with self._departed:
+            return self._departed.wait_for(lambda: self.departed >= workers, timeout)
 
     @property
     def open_connections(self) -> int:
@@ -183,8 +190,10 @@ class ParameterServer:
             self._authenticate(conn)
             while not self._stopping.is_set():
                 self._answer(conn)
-        except EOFError:
-            pass
+        except EOFError:  # the worker is done: it closed its connection between messages
+            with self._departed:
+                self.departed += 1
+                self._departed.notify_all()
         except (ProtocolError, OSError) as exc:
             if not self._stopping.is_set():
                 self._note_refused()
@@ -195,16 +204,7 @@ class ParameterServer:
             conn.close()
 
     def _authenticate(self, conn: socket.socket) -> None:
-        server_nonce = secrets.token_bytes(_wire.NONCE_BYTES)
-        _wire.send(conn, Kind.CHALLENGE, 0, server_nonce)
-        _, _, hello = _wire.receive(conn, {Kind.HELLO: _wire.NONCE_BYTES + _wire.PROOF_BYTES})
-        worker_nonce, claimed = bytes(hello[: _wire.NONCE_BYTES]), bytes(hello[_wire.NONCE_BYTES :])
-        expected = _wire.proof(self._secret, b"worker", server_nonce, worker_nonce)
-        if not hmac.compare_digest(claimed, expected):
-            raise ProtocolError("authentication failed")
-        _wire.send(
-            conn, Kind.WELCOME, 0, _wire.proof(self._secret, b"server", server_nonce, worker_nonce)
-        )
+        _wire.check_worker(conn, self._secret)
 
     def _answer(self, conn: socket.socket) -> None:
         accepted = {Kind.PULL: 0, Kind.PUSH: self.layout.nbytes}

@@ -18,8 +18,10 @@ import contextlib
 import enum
 import hashlib
 import hmac
+import secrets
 import socket
 import struct
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -45,6 +47,8 @@ class Kind(enum.IntEnum):
     PUSH = 6  # worker → server: clock = version it trained from; shape table and update
     ACK = 7  # server → worker: clock = version now; the scale the update was applied with
     REFUSED = 8  # either way: a short UTF-8 reason; the connection then closes
+    CONTRIBUTE = 9  # peer → hub (averaging): clock = rows trained; steps (u64), shapes, state
+    MEAN = 10  # hub → peer (averaging): clock = mean steps; shape table and averaged state
 
 
 class ProtocolError(ConnectionError):
@@ -124,6 +128,57 @@ def receive(sock: socket.socket, accepted: Mapping[Kind, int]) -> tuple[Kind, in
     if length != accepted[Kind(kind)]:
         raise ProtocolError(f"a {Kind(kind).name} of {length} bytes, not {accepted[Kind(kind)]}")
     return Kind(kind), clock, _read(sock, length)
+
+
+def connect(address: tuple[str, int], timeout: float, retry: float = 0.05) -> socket.socket:
+    """A connection to ``address``, tried again while nobody listens there yet (the server may
+    still be starting in another task), for up to ``timeout`` seconds.
+
+    Raises:
+        OSError: no connection within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = socket.create_connection(address, timeout=timeout)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(retry)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def check_worker(conn: socket.socket, secret: bytes) -> None:
+    """The serving side of the handshake: challenge the worker, check its proof, prove back.
+
+    Raises:
+        ProtocolError: the worker does not know the secret.
+    """
+    server_nonce = secrets.token_bytes(NONCE_BYTES)
+    send(conn, Kind.CHALLENGE, 0, server_nonce)
+    _, _, hello = receive(conn, {Kind.HELLO: NONCE_BYTES + PROOF_BYTES})
+    worker_nonce, claimed = bytes(hello[:NONCE_BYTES]), bytes(hello[NONCE_BYTES:])
+    if not hmac.compare_digest(claimed, proof(secret, b"worker", server_nonce, worker_nonce)):
+        raise ProtocolError("authentication failed")
+    send(conn, Kind.WELCOME, 0, proof(secret, b"server", server_nonce, worker_nonce))
+
+
+def prove_to_server(sock: socket.socket, secret: bytes) -> None:
+    """The worker's side of the handshake: answer the challenge, check the server's proof.
+
+    Raises:
+        ProtocolError: the server does not know the secret.
+    """
+    _, _, server_nonce = receive(sock, {Kind.CHALLENGE: NONCE_BYTES})
+    worker_nonce = secrets.token_bytes(NONCE_BYTES)
+    claim = proof(secret, b"worker", bytes(server_nonce), worker_nonce)
+    send(sock, Kind.HELLO, 0, worker_nonce + claim)
+    _, _, answer = receive(sock, {Kind.WELCOME: PROOF_BYTES})
+    expected = proof(secret, b"server", bytes(server_nonce), worker_nonce)
+    if not hmac.compare_digest(bytes(answer), expected):
+        raise ProtocolError("the server does not know the run's secret")
 
 
 def proof(secret: bytes, role: bytes, server_nonce: bytes, worker_nonce: bytes) -> bytes:
