@@ -402,12 +402,13 @@ def derived_seed(*numbers: int) -> int:
 
 def spark_reason(exc: BaseException) -> str:
     """The telling line of a Spark job's error: the last one before the JVM's stack frames (the
-    Python exception of a task, or why Spark aborted), without Java's exception class."""
+    Python exception of a task, or why Spark aborted), without Java's exception class or the
+    trailing SQLSTATE."""
     lines = []
     for line in str(exc).splitlines():
         if line.strip().startswith("at "):
             break
-        if line.strip():
+        if line.strip() and not line.strip().startswith("SQLSTATE"):
             lines.append(line.strip())
     last = lines[-1] if lines else type(exc).__name__
     return last.rsplit("Exception: ", 1)[-1][:300]

@@ -53,7 +53,12 @@ def local_connect_server(
     command += [f"--conf={key}={value}" for key, value in settings.items()]
     jar = next((home / "jars").glob("spark-connect_*.jar"))
     command += ["--jars", str(jar), "--class", _SERVER_CLASS, "spark-internal"]
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": _LOOPBACK}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": _LOOPBACK,
+        "PYSPARK_PYTHON": sys.executable,  # what the server's Python workers run (not the conf)
+    }
     with log.open("w") as output:
         server = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
