@@ -46,10 +46,7 @@ from pathlib import Path
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 import keras
-import numpy as np
-import pandas as pd
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
+from otto_split import DEFAULT_DATA, otto_split
 
 from automl.keras import (
     INFERENCE_BATCH,
@@ -64,7 +61,6 @@ from automl.keras._fold import _gradient_registry
 from automl.spec import ModelSpec
 from automl.training import FoldData, TrainSettings
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/otto/train.csv.gz"
 SEED = 0
 SPECS = {  # ModelSpec defaults: activation relu, optimizer adam, learning rate 1e-3
     "200-50": ModelSpec(hidden_units=(200, 50), batch_size=1000),
@@ -125,13 +121,7 @@ def leaving_no_graphs() -> Iterator[None]:
 
 def load_fold(path: Path) -> FoldData:
     """Stratified 80/20 split (random_state 0), scaled on the training part, float32."""
-    frame = pd.read_csv(path)
-    x = frame.filter(like="feat_").to_numpy(dtype=np.float64)
-    classes, y = np.unique(frame["target"].to_numpy(), return_inverse=True)
-    x_tr, x_va, y_tr, y_va = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
-    scaler = StandardScaler().fit(x_tr)
-    x_tr, x_va = (scaler.transform(a).astype(np.float32) for a in (x_tr, x_va))
-    return FoldData(x_tr, y_tr.astype(np.int64), x_va, y_va.astype(np.int64), len(classes))
+    return FoldData(*otto_split(path))
 
 
 def settings_for(epochs: int) -> TrainSettings:
