@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -57,6 +58,59 @@ def score_all(metric: str, y: np.ndarray, proba: np.ndarray) -> dict[str, float]
     return {
         name: SCORERS[name](y, proba) for name in dict.fromkeys((metric, "log_loss", "accuracy"))
     }
+
+
+COUNTED_METRICS = ("log_loss", "accuracy", "balanced_accuracy", "f1_macro")
+
+
+@dataclass(frozen=True)
+class ScoreCounts:
+    """What stands for a model's predictions on rows that stay where they are stored: the
+    confusion matrix (a row per true class, a column per predicted class) and the summed
+    log-loss of the true classes' probabilities (each clipped to ``[eps, 1]``, as
+    :func:`sklearn.metrics.log_loss` clips float64 probabilities).
+
+    Counts from several places add up (``a + b``).
+    """
+
+    confusion: np.ndarray
+    loss_sum: float
+
+    @property
+    def rows(self) -> int:
+        """The rows scored."""
+        return int(self.confusion.sum())
+
+    def __add__(self, other: ScoreCounts) -> ScoreCounts:
+        return ScoreCounts(self.confusion + other.confusion, self.loss_sum + other.loss_sum)
+
+    def scores(self, metric: str) -> dict[str, float]:
+        """The recipe's metric plus log-loss and accuracy, by name, as :func:`score_all` gives
+        them for the same predictions.
+
+        Raises:
+            ValueError: the metric needs every row's probabilities (``roc_auc``,
+                ``average_precision``), or there are no rows.
+        """
+        if metric not in COUNTED_METRICS:
+            raise ValueError(f"{metric} needs every row's probabilities, not counts")
+        if not self.rows:
+            raise ValueError("no rows were scored")
+        return {name: self._score(name) for name in dict.fromkeys((metric, "log_loss", "accuracy"))}
+
+    def _score(self, name: str) -> float:
+        confusion = self.confusion.astype(np.float64)
+        hits, actual, predicted = np.diag(confusion), confusion.sum(axis=1), confusion.sum(axis=0)
+        if name == "log_loss":
+            return self.loss_sum / self.rows
+        if name == "accuracy":
+            return float(hits.sum() / self.rows)
+        present = actual > 0
+        if name == "balanced_accuracy":  # the mean recall of the classes present
+            return float(np.mean(hits[present] / actual[present]))
+        seen = present | (predicted > 0)  # f1_macro: the classes true or predicted
+        f1 = np.divide(2 * hits, actual + predicted, out=np.zeros_like(hits), where=seen)
+        return float(np.mean(f1[seen]))
 
 
 def score_report(y: np.ndarray, proba: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from automl import search
 from automl._text import natural_key
 from automl.data import load_dataset
-from automl.metrics import SCORERS, direction, score_all
+from automl.metrics import COUNTED_METRICS, SCORERS, ScoreCounts, direction, score_all
 from automl.recipe import METRICS, load_recipe
 
 
@@ -57,6 +57,37 @@ def test_binary_roc_auc_and_the_scores_every_board_shows() -> None:
     scores = score_all("roc_auc", y, proba)
     assert list(scores) == ["roc_auc", "log_loss", "accuracy"]
     assert scores["roc_auc"] == 0.75 and scores["accuracy"] == 0.75
+
+
+@pytest.mark.parametrize("metric", COUNTED_METRICS)
+def test_counts_score_as_the_predictions_they_stand_for(metric: str) -> None:
+    """Confusion counts and log-loss sums from two places add up to the scores of all the rows,
+    with a class never true and predictions that are certain and wrong (clipped as sklearn
+    clips)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)  # class 3 is never the true one
+    proba = rng.dirichlet(np.ones(4), 400)
+    proba[:5] = np.eye(4)[(y[:5] + 1) % 4]  # certain and wrong: a zero probability
+    eps = np.finfo(np.float64).eps
+
+    def counts(rows: slice) -> ScoreCounts:
+        pairs = y[rows] * 4 + proba[rows].argmax(axis=1)
+        confusion = np.bincount(pairs, minlength=16).reshape(4, 4)
+        picked = np.clip(proba[rows][np.arange(len(pairs)), y[rows]], eps, 1.0)
+        return ScoreCounts(confusion, float(-np.log(picked).sum()))
+
+    both = counts(slice(0, 150)) + counts(slice(150, None))
+    expected = score_all(metric, y, proba)
+    assert both.rows == 400
+    assert both.scores(metric) == pytest.approx(expected, rel=1e-9)
+
+
+def test_counts_refuse_what_needs_every_probability() -> None:
+    counts = ScoreCounts(np.eye(2, dtype=np.int64), 0.5)
+    with pytest.raises(ValueError, match="roc_auc needs every row's probabilities"):
+        counts.scores("roc_auc")
+    with pytest.raises(ValueError, match="no rows were scored"):
+        ScoreCounts(np.zeros((2, 2), dtype=np.int64), 0.0).scores("accuracy")
 
 
 def test_the_otto_file_loads_in_the_kaggle_layout(otto_path: Path) -> None:

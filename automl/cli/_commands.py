@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,29 +53,29 @@ def validate(recipe: Path, settings: tuple[str, ...]) -> None:
 
     Nothing is trained and nothing is written.
     """
-    from automl.data import class_weights, load_dataset
     from automl.plugins import registry
     from automl.recipe import load_recipe, parse_overrides
     from automl.run import describe_space, planned_outputs, searched
 
     loaded = load_recipe(recipe, parse_overrides(settings))
-    registry().backend(loaded.backend.name).create(loaded.backend.options).close()
-    dataset = load_dataset(loaded.data)
-    search_rows, holdout = dataset.split_holdout(loaded.data.holdout, loaded.search.seed)
-    list(search_rows.folds(loaded.search.folds, loaded.search.seed))
-    by_class = class_weights(search_rows, loaded.training.class_weight)
+    backend = registry().backend(loaded.backend.name).create(loaded.backend.options)
+    try:
+        sizes = _table_sizes(loaded, backend) if loaded.data.distributed else _file_sizes(loaded)
+    finally:
+        backend.close()
     outputs = planned_outputs(loaded)
-    schema = dataset.schema
+    schema = sizes.schema
     click.echo(
-        f"{recipe}: valid. {len(dataset)} rows ({len(search_rows)} for the search, "
-        f"{0 if holdout is None else len(holdout)} held out), {len(schema.columns)} features "
+        f"{recipe}: valid. {sizes.searched + sizes.held_out} rows ({sizes.searched} for the "
+        f"search, {sizes.held_out} held out), {len(schema.columns)} features "
         f"({len(schema.numeric)} numeric, {len(schema.categorical)} categorical), "
-        f"{len(dataset.classes)} classes; {loaded.search.folds} folds, "
+        f"{len(sizes.classes)} classes; {loaded.search.folds} folds, "
         f"metric {loaded.search.metric}, backend {loaded.backend.name}."
     )
-    if by_class is not None:
-        weights = ", ".join(f"{c} {w:.3g}" for c, w in zip(dataset.classes, by_class, strict=True))
-        click.echo(f"Class weights (training.class_weight): {weights}")
+    if sizes.class_weights is not None:
+        pairs = zip(sizes.classes, sizes.class_weights, strict=True)
+        shown = ", ".join(f"{c} {w:.3g}" for c, w in pairs)
+        click.echo(f"Class weights (training.class_weight): {shown}")
     space = describe_space(loaded)
     click.echo(f"Search space ({searched(space)} of {len(space)} dimensions searched):")
     width = max(len(name) for name, _ in space) + 2
@@ -86,6 +87,38 @@ def validate(recipe: Path, settings: tuple[str, ...]) -> None:
     for path, text in outputs:
         click.echo(f"  {path:<{width}}{text}")
     click.echo("Nothing was trained or written.")
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """What ``automl validate`` tells of a recipe's rows."""
+
+    searched: int
+    held_out: int
+    schema: Any
+    classes: tuple
+    class_weights: Any = None
+
+
+def _file_sizes(recipe: Any) -> _Sizes:
+    """Read, split and weigh the recipe's rows as a search would."""
+    from automl.data import class_weights, load_dataset
+
+    dataset = load_dataset(recipe.data)
+    search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
+    list(search_rows.folds(recipe.search.folds, recipe.search.seed))
+    by_class = class_weights(search_rows, recipe.training.class_weight)
+    held_out = 0 if holdout is None else len(holdout)
+    return _Sizes(len(search_rows), held_out, dataset.schema, dataset.classes, by_class)
+
+
+def _table_sizes(recipe: Any, backend: Any) -> _Sizes:
+    """Open the recipe's distributed table through its backend, as a search would."""
+    from automl.run import open_table
+
+    table = open_table(recipe, backend)
+    table.close()
+    return _Sizes(table.search_rows, table.holdout_rows, table.schema, table.classes)
 
 
 def _budget(recipe: Any) -> str:

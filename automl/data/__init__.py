@@ -12,10 +12,11 @@ from automl.data._dataset import (
     read_features,
     read_table,
     select_features,
+    sorted_classes,
     typical_row,
 )
 from automl.data._preprocess import build_preprocessor, compiled_transform, fit_transform
-from automl.data._weights import check_row_weights, class_weights
+from automl.data._weights import check_row_weights, class_weights, class_weights_from_counts
 
 __all__ = [
     "Dataset",
@@ -25,6 +26,7 @@ __all__ = [
     "check_row_weights",
     "check_table",
     "class_weights",
+    "class_weights_from_counts",
     "compiled_transform",
     "fit_transform",
     "load_dataset",
@@ -33,5 +35,6 @@ __all__ = [
     "read_features",
     "read_table",
     "select_features",
+    "sorted_classes",
     "typical_row",
 ]

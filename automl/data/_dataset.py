@@ -4,9 +4,10 @@ holdout and folds."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -219,7 +220,7 @@ def load_dataset(config: DataConfig, table: pd.DataFrame | None = None) -> Datas
     missing = raw_target.isna().to_numpy()
     if missing.any():
         raise UserError(f"{path}: target '{config.target}' is empty at {source.at(missing)}")
-    classes = tuple(sorted(pd.unique(raw_target), key=natural_key))
+    classes = sorted_classes(pd.unique(raw_target))
     if len(classes) < 2:
         raise UserError(
             f"{path}: target '{config.target}' has only one class ({classes[0]!r}); "
@@ -359,6 +360,11 @@ def select_features(
     features, _ = prepare_features(table[list(schema.columns)], source, set(schema.categorical))
     ids = table[id_column].reset_index(drop=True) if id_column in table.columns else None
     return features, ids
+
+
+def sorted_classes(labels: Iterable[Any]) -> tuple[Any, ...]:
+    """Class labels in the model's order: natural order (``c2`` before ``c10``)."""
+    return tuple(sorted(labels, key=natural_key))
 
 
 def typical_row(features: pd.DataFrame) -> dict[str, object]:

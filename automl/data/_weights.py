@@ -17,21 +17,32 @@ _FIELD = "training.class_weight"
 def class_weights(dataset: Dataset, class_weight: str | Mapping[str, float]) -> np.ndarray | None:
     """One weight per class code for ``dataset``'s training rows; ``None`` for ``none``.
 
+    See :func:`class_weights_from_counts`.
+    """
+    counts = np.bincount(dataset.target, minlength=len(dataset.classes))
+    return class_weights_from_counts(dataset.classes, counts, class_weight)
+
+
+def class_weights_from_counts(
+    classes: tuple, counts: np.ndarray, class_weight: str | Mapping[str, float]
+) -> np.ndarray | None:
+    """One weight per class code, for training rows that hold ``counts[c]`` rows of class
+    ``classes[c]``; ``None`` for ``none``.
+
     ``balanced`` gives class ``c`` the weight ``rows / (classes * rows of c)``, as scikit-learn's
     ``compute_class_weight``; a mapping names classes by label (as text) and leaves the classes
     it does not name at 1.
 
     Raises:
-        UserError: the mapping names a label that is not one of the dataset's classes.
+        UserError: the mapping names a label that is not one of the classes.
     """
-    n_classes = len(dataset.classes)
+    n_classes = len(classes)
     if class_weight == "none":
         return None
     if class_weight == "balanced":
-        counts = np.bincount(dataset.target, minlength=n_classes)
-        return len(dataset) / (n_classes * np.maximum(counts, 1))
+        return float(np.sum(counts)) / (n_classes * np.maximum(counts, 1))
     assert isinstance(class_weight, Mapping)  # the recipe allows nothing else
-    codes = {str(label): code for code, label in enumerate(dataset.classes)}
+    codes = {str(label): code for code, label in enumerate(classes)}
     weights = np.ones(n_classes)
     for label, weight in class_weight.items():
         if label not in codes:

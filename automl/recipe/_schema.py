@@ -197,11 +197,29 @@ class DataConfig(Section):
     drop: list[str] = []
     categorical: Literal["auto"] | list[str] = "auto"
     holdout: float = Field(0.2, ge=0.0, lt=1.0)
+    distributed: bool = Field(
+        False,
+        description="keep the rows where they are stored: a Spark backend reads data.train (a "
+        "Parquet file or folder) or data.table, and trains and scores them on its executors",
+    )
+    table: str | None = Field(
+        None,
+        description="with distributed: a catalog table (sales.orders) or a Parquet location "
+        "Spark reads (s3a://bucket/orders/), instead of data.train",
+    )
 
     @model_validator(mode="after")
     def _id_is_not_target(self) -> DataConfig:
         if self.id is not None and self.id == self.target:
             raise ValueError(f"id and target both name column '{self.target}'; give two columns")
+        return self
+
+    @model_validator(mode="after")
+    def _table_is_distributed(self) -> DataConfig:
+        if self.table is not None and not self.distributed:
+            raise ValueError("table names a Spark table; set distributed: true to search it")
+        if self.table is not None and self.train is not None:
+            raise ValueError("give train or table, not both")
         return self
 
 

@@ -16,7 +16,7 @@ from automl.results._artifacts import (
 )
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, verify_bundle
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
-from automl.results._final import best_bundle, holdout_scores, train_final
+from automl.results._final import best_bundle, holdout_scores, table_bundle, train_final
 from automl.results._greedy import Selection, select_ensemble
 from automl.results._importance import feature_importance
 from automl.results._leaderboard import (
@@ -62,6 +62,7 @@ __all__ = [
     "save_model",
     "select_ensemble",
     "stacked_proba",
+    "table_bundle",
     "to_markdown",
     "train_final",
     "upgrade_bundle",

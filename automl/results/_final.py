@@ -18,7 +18,7 @@ from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, read_manife
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._leaderboard import ENSEMBLE_ATTR
 from automl.spec import ModelSpec
-from automl.training import Backend, TrainSettings
+from automl.training import Backend, DistributedTable, TrainSettings
 from automl.tuning import Folds, evaluate_spec, record
 
 
@@ -127,17 +127,69 @@ def _new_bundle(
         "final_model": mode,
         "ensemble": choice.weights if choice else None,
         "ensemble_method": choice.method if choice else None,
-        "spec": spec.to_dict() if spec is not None else None,
-        "architecture": architecture,
-        "target": recipe.data.target,
-        "example": typical_row(search_rows.features),
-        "cv": cv,
-        "versions": library_versions(),
+        **_described(recipe, spec, architecture, typical_row(search_rows.features), cv),
     }
     stacker = choice.stacker if choice is not None else None
     return ModelBundle(
         members, search_rows.classes, search_rows.schema, recipe.data.id, info, stacker
     )
+
+
+def table_bundle(
+    recipe: Recipe,
+    study: optuna.Study,
+    table: DistributedTable,
+    settings: TrainSettings,
+    folder: Path,
+) -> tuple[ModelBundle | None, dict[str, float] | None]:
+    """:func:`best_bundle` for a table kept where it is stored: the best trial trained again on
+    every search row by the table, scored on the holdout from the table's counts (``None, None``
+    without a complete trial)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None, None
+    best_trial, metric = study.best_trial, recipe.search.metric
+    kept = _existing_bundle(folder, best_trial.number, "refit", None, None)
+    if kept is not None:
+        return kept, kept.info.get("holdout")
+    spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
+    epochs = max(1, round(float(np.mean(best_trial.user_attrs[record.BEST_EPOCHS]))))
+    model, preprocessor = table.fit(spec, settings, epochs)
+    cv = {"metric": metric, "mean": best_trial.value, "std": best_trial.user_attrs.get(record.STD)}
+    info = {
+        "trial": best_trial.number,
+        "final_model": "refit",
+        "ensemble": None,
+        "ensemble_method": None,
+        **_described(recipe, spec, spec.describe(), table.typical_row(), cv),
+    }
+    member = Member(model, preprocessor)
+    bundle = ModelBundle([member], table.classes, table.schema, recipe.data.id, info)
+    scores = (
+        table.score_holdout(spec, model, preprocessor).scores(metric)
+        if table.holdout_rows
+        else None
+    )
+    bundle.info["holdout"] = scores
+    bundle.save(folder)
+    return bundle, scores
+
+
+def _described(
+    recipe: Recipe,
+    spec: ModelSpec | None,
+    architecture: str,
+    example: dict[str, object],
+    cv: dict[str, object],
+) -> dict[str, object]:
+    """The bundle's info that describes its model, its input and where it came from."""
+    return {
+        "spec": spec.to_dict() if spec is not None else None,
+        "architecture": architecture,
+        "target": recipe.data.target,
+        "example": example,
+        "cv": cv,
+        "versions": library_versions(),
+    }
 
 
 def _existing_bundle(

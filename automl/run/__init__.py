@@ -5,6 +5,7 @@ owns every path of a run folder; :class:`Run` reopens a finished run (its leader
 bundle, study, holdout scores and recipe); ``run.json`` and the report are written here too.
 """
 
+from automl.run._distributed import open_table
 from automl.run._dryrun import describe_space, planned_outputs, searched
 from automl.run._folder import LOCK_FILE, RunFolder
 from automl.run._pipeline import run_recipe
@@ -18,6 +19,7 @@ __all__ = [
     "Run",
     "RunFolder",
     "describe_space",
+    "open_table",
     "planned_outputs",
     "recorded_recipe",
     "run_recipe",

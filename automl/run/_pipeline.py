@@ -36,13 +36,15 @@ from automl.results import (
     feature_importance,
     keep_trial,
     references,
+    table_bundle,
 )
 from automl.run._budget import WRITING_SECONDS, CallBudget
+from automl.run._distributed import open_table
 from automl.run._folder import RunFolder
 from automl.run._record import write_recipe_file, write_run_file
 from automl.run._reopen import Run
 from automl.spec import ModelSpec
-from automl.training import Backend, TrainSettings
+from automl.training import Backend, DistributedTable, TrainSettings
 from automl.tuning import (
     Budget,
     Evaluation,
@@ -50,6 +52,7 @@ from automl.tuning import (
     SearchJob,
     TrialPool,
     evaluate_spec,
+    evaluate_table,
     hold_sqlite,
     is_shared,
     open_study,
@@ -60,9 +63,19 @@ from automl.tuning import (
 )
 
 
+@dataclass(frozen=True)
+class _InMemory:
+    """Rows read into this process: the search rows, the holdout and the folds."""
+
+    search_rows: Dataset
+    holdout: Dataset | None
+    folds: Folds
+
+
 @dataclass
 class _Prepared:
-    """What every phase after :func:`_prepare` works on."""
+    """What every phase after :func:`_prepare` works on: ``rows`` are read into this process,
+    or a table the backend keeps where it is stored (``data.distributed``)."""
 
     recipe: Recipe
     backend: Backend
@@ -71,9 +84,7 @@ class _Prepared:
     folder: RunFolder
     storage: str
     study: optuna.Study
-    search_rows: Dataset
-    holdout: Dataset | None
-    folds: Folds
+    rows: _InMemory | DistributedTable
     settings: TrainSettings
     pool: TrialPool | None
     started: datetime
@@ -120,18 +131,23 @@ def _prepare(
     sample_weight: np.ndarray | None,
     began: float,
 ) -> _Prepared:
-    """Read, weigh and split the rows, start the pool, make the run folder and open the study."""
+    """Read, weigh and split the rows (or open the distributed table), start the pool, make the
+    run folder and open the study."""
     started = datetime.now(timezone.utc)
     plugins = registry()
-    dataset = replace(load_dataset(recipe.data, table), weights=sample_weight)
-    search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
-    search_rows = search_rows.weighted(class_weights(search_rows, recipe.training.class_weight))
-    folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
     settings = _settings(recipe)
-    job = SearchJob(search_rows, folds, settings, recipe.search.metric, recipe.search.trial_timeout)
-    pool = _trial_pool(plugins, recipe, backend, job)
-    if pool is not None:
-        held.callback(pool.close)
+    rows: _InMemory | DistributedTable
+    pool = None
+    if recipe.data.distributed:
+        rows = open_table(recipe, backend)
+        held.callback(rows.close)
+    else:
+        rows = _read_rows(recipe, table, sample_weight)
+        search = recipe.search
+        job = SearchJob(rows.search_rows, rows.folds, settings, search.metric, search.trial_timeout)
+        pool = _trial_pool(plugins, recipe, backend, job)
+        if pool is not None:
+            held.callback(pool.close)
     folder = RunFolder(recipe.run_dir)
     storage = recipe.search.storage or folder.default_storage
     if recipe.search.storage is not None:  # a shared database: check it before making the folder
@@ -155,8 +171,19 @@ def _prepare(
     clock.remeasure()  # references and a best trial from an earlier call count
     return _Prepared(
         recipe, backend, plugins, progress, folder, storage, study,
-        search_rows, holdout, folds, settings, pool, started, clock,
+        rows, settings, pool, started, clock,
     )  # fmt: skip
+
+
+def _read_rows(
+    recipe: Recipe, table: pd.DataFrame | None, sample_weight: np.ndarray | None
+) -> _InMemory:
+    """The recipe's rows (or ``table``) in this process, weighed and split."""
+    dataset = replace(load_dataset(recipe.data, table), weights=sample_weight)
+    search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
+    search_rows = search_rows.weighted(class_weights(search_rows, recipe.training.class_weight))
+    folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
+    return _InMemory(search_rows, holdout, folds)
 
 
 def _references(run: _Prepared) -> Budget:
@@ -170,15 +197,16 @@ def _references(run: _Prepared) -> Budget:
         SearchPlan(
             planned=search.trials,
             timeout=search.timeout,
-            folds=len(run.folds),
+            folds=run.rows.folds if isinstance(run.rows, DistributedTable) else len(run.rows.folds),
             max_epochs=run.settings.max_epochs,
             metric=search.metric,
         )
     )
     for reference in references(run.recipe):
+        assert isinstance(run.rows, _InMemory)  # a distributed table refuses references
         folder = run.folder.reference(reference.name)
         row = ensure_reference(
-            run.study, run.search_rows, run.folds, reference, search.metric, folder
+            run.study, run.rows.search_rows, run.rows.folds, reference, search.metric, folder
         )
         run.clock.remeasure()
         value = float(row[record.EXTRA_ROW_VALUE])
@@ -201,25 +229,28 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
     metric = recipe.search.metric
     tags = {record.BACKEND: recipe.backend.name}
 
+    rows = run.rows
+    limits: dict[str, Any] = {
+        "time_limit": recipe.search.trial_timeout,
+        "stop_at": None if run.clock.deadline is None else run.clock.trials_end,
+    }
+
     def scored(spec: ModelSpec, evaluation: Evaluation) -> None:
         if recipe.training.final_model == "ensemble":
+            assert isinstance(rows, _InMemory)  # a distributed table refuses ensembles
             writing = time.perf_counter()
-            keep_trial(run.folder.trials, spec, evaluation, run.folds, len(run.search_rows))
+            keep_trial(run.folder.trials, spec, evaluation, rows.folds, len(rows.search_rows))
             run.clock.kept_seconds.append(time.perf_counter() - writing)
 
     def score(spec: ModelSpec, after_fold: Callable[[int, Evaluation], None]) -> Evaluation:
+        if isinstance(rows, DistributedTable):
+            return evaluate_table(
+                spec, rows, run.settings, metric, after_fold, progress.epoch_ended, **limits
+            )
         evaluation = evaluate_spec(
-            spec,
-            run.search_rows,
-            run.folds,
-            run.backend,
-            run.settings,
-            metric,
-            after_fold,
-            progress.epoch_ended,
-            time_limit=recipe.search.trial_timeout,
-            stop_at=None if run.clock.deadline is None else run.clock.trials_end,
-        )
+            spec, rows.search_rows, rows.folds, run.backend, run.settings, metric,
+            after_fold, progress.epoch_ended, **limits,
+        )  # fmt: skip
         scored(spec, evaluation)
         return evaluation
 
@@ -236,8 +267,9 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
                 trial_attrs=tags,
             )  # fmt: skip
         else:
+            assert isinstance(run.rows, _InMemory)  # a distributed table runs one trial at once
             stop = run_parallel(
-                study, recipe.space, run.pool, budget, len(run.folds), metric,
+                study, recipe.space, run.pool, budget, len(run.rows.folds), metric,
                 progress.trial_started, trial_ended, scored, trial_attrs=tags,
             )  # fmt: skip
             run.pool.close()  # the final model trains here, on every core
@@ -271,19 +303,23 @@ def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | No
         r.name: run.folder.reference(r.name) for r in references(recipe) if joining
     }
     shared = is_shared(run.storage)  # then another process on the study may write the bundle
+    rows = run.rows
     with run.folder.only_writer() if shared else contextlib.nullcontext():
-        best, scores = best_bundle(
-            recipe,
-            run.study,
-            run.search_rows,
-            run.holdout,
-            run.folds,
-            run.backend,
-            run.settings,
-            folder=run.folder.best,
-            trials_dir=run.folder.trials,
-            references=reference_folders,
-        )
+        if isinstance(rows, DistributedTable):
+            best, scores = table_bundle(recipe, run.study, rows, run.settings, run.folder.best)
+        else:
+            best, scores = best_bundle(
+                recipe,
+                run.study,
+                rows.search_rows,
+                rows.holdout,
+                rows.folds,
+                run.backend,
+                run.settings,
+                folder=run.folder.best,
+                trials_dir=run.folder.trials,
+                references=reference_folders,
+            )
     return best, scores, time.perf_counter() - clock
 
 
@@ -305,8 +341,9 @@ def _write(
         write_text(folder.predictions, best.predict_file(recipe.data.test).to_csv(index=False))
     clock = time.perf_counter()
     left = run.clock.left()
+    holdout = run.rows.holdout if isinstance(run.rows, _InMemory) else None
     importance = _importance(
-        best, run.holdout, recipe.search.seed, None if left is None else left - WRITING_SECONDS
+        best, holdout, recipe.search.seed, None if left is None else left - WRITING_SECONDS
     )
     seconds = {
         "search": round(search_seconds, 2),
@@ -317,7 +354,7 @@ def _write(
         folder, recipe, run.study, run.storage, run.started, seconds, scores, stop, importance
     )
     if report:
-        opened = Run(folder, run.study, recipe, written, best=best, holdout_rows=run.holdout)
+        opened = Run(folder, run.study, recipe, written, best=best, holdout_rows=holdout)
         _write_report(opened)
     result = SearchResult(board, best, run.study, scores, folder.path, stop)
     run.plugins.notify("search_ended", result=result)

@@ -110,6 +110,8 @@ class Run:
         data = self.recipe.data
         if data.holdout == 0:
             raise UserError("the recipe keeps no holdout rows (data.holdout is 0)")
+        if data.distributed:
+            raise UserError("the holdout rows stay where the distributed table is stored")
         if data.train is None:
             raise UserError("the training rows were given in memory, so the holdout is not on disk")
         _, holdout = load_dataset(data).split_holdout(data.holdout, self.recipe.search.seed)

@@ -12,15 +12,19 @@ from automl.training._contract import (
     FoldResult,
     TrainSettings,
 )
+from automl.training._tables import DistributedTable, TableBackend, TableSource
 from automl.training._workers import Finished, WorkerProcesses, backend_in_process
 
 __all__ = [
     "Backend",
+    "DistributedTable",
     "EpochCallback",
     "Finished",
     "FoldData",
     "FoldEpochCallback",
     "FoldResult",
+    "TableBackend",
+    "TableSource",
     "TrainSettings",
     "WorkerProcesses",
     "backend_in_process",

@@ -7,7 +7,13 @@ and tell the result back. The keys of what each trial records are in :mod:`autom
 """
 
 from automl.tuning import record
-from automl.tuning._evaluate import Evaluation, FoldRecord, Folds, evaluate_spec
+from automl.tuning._evaluate import (
+    Evaluation,
+    FoldRecord,
+    Folds,
+    evaluate_spec,
+    evaluate_table,
+)
 from automl.tuning._fold import run_fold
 from automl.tuning._loops import Budget, run_parallel, run_trials
 from automl.tuning._pool import FoldOutcome, FoldTask, SearchJob, TrialPool
@@ -35,6 +41,7 @@ __all__ = [
     "TrialPool",
     "connect_storage",
     "evaluate_spec",
+    "evaluate_table",
     "hide_password",
     "hold_sqlite",
     "is_shared",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,7 +14,14 @@ from automl.data import Dataset, fit_transform
 from automl.errors import TrialTimedOut
 from automl.metrics import score_all
 from automl.spec import ModelSpec
-from automl.training import Backend, FoldData, FoldEpochCallback, FoldResult, TrainSettings
+from automl.training import (
+    Backend,
+    DistributedTable,
+    FoldData,
+    FoldEpochCallback,
+    FoldResult,
+    TrainSettings,
+)
 from automl.tuning import record
 
 Folds = Sequence[tuple[np.ndarray, np.ndarray]]
@@ -116,6 +124,33 @@ def evaluate_spec(
         close = getattr(results, "close", None)
         if close is not None:
             close()
+    return evaluation
+
+
+def evaluate_table(
+    spec: ModelSpec,
+    table: DistributedTable,
+    settings: TrainSettings,
+    metric: str,
+    after_fold: Callable[[int, Evaluation], None] = lambda step, evaluation: None,
+    on_epoch: FoldEpochCallback | None = None,
+    time_limit: float | None = None,
+    stop_at: Callable[[], float | None] | None = None,
+) -> Evaluation:
+    """:func:`evaluate_spec` for a table kept where it is stored: the table fits each fold's
+    preprocessor, trains and scores there, and the scores come from its counts."""
+    evaluation = Evaluation(metric)
+    clock = _Clock(time_limit, time.monotonic(), stop_at)
+    if time_limit is not None or stop_at is not None:
+        on_epoch = clock.watching(on_epoch)
+    for step in range(table.folds):
+        clock.check()
+        listener = None if on_epoch is None else functools.partial(on_epoch, step)
+        fold_settings = replace(settings, seed=settings.seed + step)
+        result, counts = table.evaluate(spec, step, fold_settings, listener)
+        evaluation.folds.append(FoldRecord(result, counts.scores(metric), None))
+        after_fold(step, evaluation)
+        clock.check()
     return evaluation
 
 

@@ -1,9 +1,9 @@
 """A real standalone Spark cluster on loopback: a master and two workers from pyspark's own jars.
 
-A search runs against ``spark://127.0.0.1:PORT`` through the command line, and a fold survives
-a Python worker killed mid-epoch (the driver runs the epoch again). The drivers run in
-subprocesses: this test process already holds the shared local[2] session, and a process holds
-one Spark master.
+A search over Parquet (``data.distributed``) runs against ``spark://127.0.0.1:PORT`` through the
+command line with a driver of 512 MB, and a fold survives a Python worker killed mid-epoch (the
+driver runs the epoch again). The drivers run in subprocesses: this test process already holds
+the shared local[2] session, and a process holds one Spark master.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import pyspark
 import pytest
+import yaml
 
 from automl.testing import tiny_table
 
@@ -95,14 +96,37 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, lis
             daemon.wait(timeout=60)
 
 
-def test_a_search_on_a_standalone_cluster_from_the_command_line(
-    cluster: tuple[str, list[int]], tmp_path: Path, run_python: Any, two_trial_search: Any
+def test_a_search_over_parquet_on_a_standalone_cluster_with_a_small_driver(
+    cluster: tuple[str, list[int]], spark: Any, tmp_path: Path, run_python: Any
 ) -> None:
+    """``automl search`` (``data.distributed``) on Parquet the executors wrote, with a driver of
+    512 MB; the bundle then predicts in a process with no Spark at all."""
+    from pyspark.sql import functions as F
+
     url, _ = cluster
-    options = {"master": url, "conf": CONF}
-    run = two_trial_search(tmp_path, "spark-sync", options, env=LOOPBACK)
+    label = (F.col("id") % 3).cast("int")
+    spark.range(3000, numPartitions=2).select(
+        "id",
+        (label + F.randn(seed=1) * 0.4).alias("a"),
+        (-label + F.randn(seed=2) * 0.4).alias("b"),
+        F.concat(F.lit("c"), label.cast("string")).alias("label"),
+    ).write.parquet(str(tmp_path / "table.parquet"))
+    recipe = {
+        "name": "cluster",
+        "data": {"train": "table.parquet", "target": "label", "id": "id", "distributed": True},
+        "search": {"trials": 2, "folds": 2, "pruner": "none"},
+        "space": {"hidden_units": [8], "learning_rate": {"low": 0.01, "high": 0.05}},
+        "training": {"max_epochs": 2},
+        "backend": {
+            "name": "spark-sync",
+            "options": {"master": url, "conf": {**CONF, "spark.driver.memory": "512m"}},
+        },
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    run_python(["-m", "automl", "search", "recipe.yaml"], tmp_path, env=LOOPBACK)
+    run = tmp_path / "runs" / "cluster"
     assert (run / "leaderboard.csv").read_text().count("complete") == 2
-    # the bundle predicts in a process with no Spark at all
+    assert json.loads((run / "run.json").read_text())["holdout"]["accuracy"] > 0.8
     tiny_table(rows=9).drop(columns="label").to_csv(tmp_path / "new.csv", index=False)
     best = str(run / "best")
     run_python(["-m", "automl", "predict", best, "new.csv", "-o", "p.csv"], tmp_path)

@@ -4,7 +4,8 @@ The server is pyspark's own (``SparkConnectServer`` from the jars the pip packag
 ``local[2]``, started by :func:`automl_spark.connect.local_connect_server`. The client runs in a
 subprocess, because this test process already holds the shared classic session and pyspark
 switches a whole process to Connect. It runs spark-sync and spark-async folds, a 2-trial search
-with each from the command line, and the pyspark.ml Estimator with save and load, all through
+from the command line with spark-sync on a CSV and with spark-async on Parquet kept on the
+server (``data.distributed``), and the pyspark.ml Estimator with save and load, all through
 ``sc://127.0.0.1:PORT``.
 """
 
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from automl.testing import tiny_table
 from automl_spark.connect import local_connect_server
 
 pytestmark = [pytest.mark.slow]
@@ -79,9 +82,30 @@ def test_folds_and_the_estimator_run_over_spark_connect_without_a_spark_context(
     assert (tmp_path / "model" / "bundle.parquet").is_dir()
 
 
-@pytest.mark.parametrize("backend", ["spark-sync", "spark-async"])
 def test_a_search_over_spark_connect_from_the_command_line(
-    connect_url: str, tmp_path: Path, backend: str, two_trial_search: Any
+    connect_url: str, tmp_path: Path, two_trial_search: Any
 ) -> None:
-    run = two_trial_search(tmp_path, backend, {"master": connect_url})
+    run = two_trial_search(tmp_path, "spark-sync", {"master": connect_url})
     assert (run / "leaderboard.csv").read_text().count("complete") == 2
+
+
+def test_a_search_over_parquet_with_spark_async_over_spark_connect(
+    connect_url: str, spark: Any, tmp_path: Path, run_python: Any
+) -> None:
+    """``data.distributed`` through a Connect client: the server reads the Parquet, its tasks
+    train and score, and the bundle predicts without Spark."""
+    tiny = tiny_table(rows=300)
+    spark.createDataFrame(tiny).write.parquet(str(tmp_path / "table.parquet"))
+    recipe = {
+        "name": "connect",
+        "data": {"train": "table.parquet", "target": "label", "id": "id", "distributed": True},
+        "search": {"trials": 2, "folds": 2, "pruner": "none"},
+        "space": {"hidden_units": [8], "learning_rate": 0.05, "batch_size": 16},
+        "training": {"max_epochs": 3},
+        "backend": {"name": "spark-async", "options": {"master": connect_url}},
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    run_python(["-m", "automl", "search", "recipe.yaml"], tmp_path)
+    run = tmp_path / "runs" / "connect"
+    assert (run / "leaderboard.csv").read_text().count("complete") == 2
+    assert json.loads((run / "run.json").read_text())["holdout"]["accuracy"] > 0.7

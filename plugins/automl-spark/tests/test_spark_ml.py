@@ -156,31 +156,57 @@ def test_spark_sync_trains_where_the_rows_are_and_predicts_like_the_collected_fi
         assert np.mean([r["prediction"] == r["label"] for r in out]) > 0.8
 
 
-def test_the_preprocessor_from_spark_statistics_matches_scikit_learns(spark: Any) -> None:
-    """Means and scales are exact sums; medians are approximate (approxQuantile): each lies
-    within a rank of ``MEDIAN_RELATIVE_ERROR`` x rows (plus one row) of the middle."""
-    from automl.data import FeatureSchema, build_preprocessor
-    from automl_spark.preprocess import (
-        MEDIAN_RELATIVE_ERROR,
-        column_statistics,
-        fitted_preprocessor,
-    )
+@pytest.mark.parametrize("transform", ["none", "log1p", "quantile"])
+def test_the_preprocessor_from_spark_aggregations_matches_scikit_learns(
+    spark: Any, transform: str
+) -> None:
+    """Medians and quantiles are approximate (approxQuantile): each lies within a rank of
+    ``MEDIAN_RELATIVE_ERROR`` x rows (plus one row) of the exact one's. Given them, the means and
+    scales are exact (to floating-point order), a constant column scales by 1, and the
+    categories are scikit-learn's."""
+    from automl.data import FeatureSchema, Source, build_preprocessor, prepare_features
+    from automl_spark.preprocess import MEDIAN_RELATIVE_ERROR, fit_preprocessor
 
     generator = np.random.default_rng(1)
-    values = generator.lognormal(size=(20001, 3))
+    rows = 20001
+    values = generator.lognormal(size=(rows, 3))
     values[generator.random(values.shape) < 0.1] = np.nan  # missing values to impute
     values[:, 2] = 7.0  # a constant column: scaled by 1, as scikit-learn does
     table = pd.DataFrame(values, columns=["a", "b", "c"])
-    statistics = column_statistics(spark.createDataFrame(table), ["a", "b", "c"])
-    for column, median in zip(table.columns, statistics.medians, strict=True):
+    table["kind"] = generator.choice(np.array(["x", "y", "z", None], dtype=object), rows)
+    schema = FeatureSchema(("a", "b", "c", "kind"), ("kind",))
+    features, _ = prepare_features(table, Source("test"), {"kind"})
+    ours = fit_preprocessor(spark.createDataFrame(features), schema, transform)
+    reference = build_preprocessor(schema, transform, rows).fit(features)
+
+    def part(preprocessor: Any, name: str) -> Any:
+        return preprocessor.named_steps["columns"].named_transformers_[name]
+
+    numeric = part(ours, "numeric")
+    slack = MEDIAN_RELATIVE_ERROR + 1 / rows
+    medians = numeric.named_steps["impute"].statistics_
+    for column, median in zip(["a", "b", "c"], medians, strict=True):
         present = table[column].dropna().to_numpy()
-        slack = MEDIAN_RELATIVE_ERROR + 1 / len(present)
         assert np.mean(present < median) <= 0.5 + slack  # not above the middle rank
         assert np.mean(present <= median) >= 0.5 - slack  # nor below it
-    ours = fitted_preprocessor(statistics)
-    filled = table.fillna(dict(zip(table.columns, statistics.medians, strict=True)))
-    reference = build_preprocessor(FeatureSchema(("a", "b", "c"), ())).fit(filled)
-    np.testing.assert_allclose(ours.transform(table), reference.transform(filled), rtol=1e-5)
+    filled = table[["a", "b", "c"]].fillna(dict(zip("abc", medians, strict=True)))
+    if transform == "quantile":
+        found = numeric.named_steps["quantile"]
+        for index, column in enumerate(filled.to_numpy().T):
+            for rank, value in zip(
+                found.references_[1:-1], found.quantiles_[1:-1, index], strict=True
+            ):
+                assert np.mean(column < value) <= rank + slack
+                assert np.mean(column <= value) >= rank - slack
+    shaped = numeric[:-1].transform(table[["a", "b", "c"]])
+    scaler = numeric.named_steps["scale"]
+    np.testing.assert_allclose(scaler.mean_, shaped.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(scaler.var_, shaped.var(axis=0), rtol=1e-7, atol=1e-12)
+    assert scaler.scale_[2] == 1.0
+    onehot = part(ours, "categorical").named_steps["onehot"].categories_
+    expected = part(reference, "categorical").named_steps["onehot"].categories_
+    assert [list(c) for c in onehot] == [list(c) for c in expected]
+    assert ours.transform(features).shape == reference.transform(features).shape
 
 
 def test_a_model_saves_through_spark_writers_to_any_path_and_reads_the_old_layout(

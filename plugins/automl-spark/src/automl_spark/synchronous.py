@@ -17,10 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from automl.errors import UserError
+from automl.errors import TrialFailed, UserError
 from automl.keras import fold_callbacks, fold_result, new_model, runs_eagerly, stop_on_nan
+from automl.metrics import ScoreCounts
 from automl.spec import ModelSpec
-from automl.training import Backend, EpochCallback, FoldData, FoldResult, TrainSettings
+from automl.training import (
+    Backend,
+    EpochCallback,
+    FoldData,
+    FoldResult,
+    TableBackend,
+    TableSource,
+    TrainSettings,
+)
 from automl_spark.barrier import (
     EPOCH_SCHEMA,
     EpochPlan,
@@ -34,13 +43,15 @@ from automl_spark.barrier import (
     sync_epoch,
 )
 from automl_spark.epochs import run_epochs
-from automl_spark.frames import FEATURES, TRAIN_FOLD, VALID_FOLD, frame_from_arrays
+from automl_spark.frames import FEATURES, FOLD, TRAIN_FOLD, VALID_FOLD, frame_from_arrays
 from automl_spark.paramserver import new_secret
+from automl_spark.scoring import score_frame
 from automl_spark.session import SessionOptions, SparkSessionHolder, task_slots, threads_per_task
 from automl_spark.state import get_state, set_state
+from automl_spark.tables import SparkTable
 
 
-class SparkSyncBackend(Backend):
+class SparkSyncBackend(Backend, TableBackend):
     """Train each fold data-parallel on Spark, averaging the partitions' weights every round.
 
     Args:
@@ -176,7 +187,7 @@ class SparkSyncBackend(Backend):
         weighted: bool,
         valid_fold: int | None,
     ) -> EpochPlan:
-        """What every task trains by, for a fold of ``rows`` training rows."""
+        """What every task trains by, for a fold of ``rows`` training rows in ``partitions``."""
         return EpochPlan(
             spec=spec,
             n_features=model.input_shape[-1],
@@ -220,7 +231,10 @@ class SparkSyncBackend(Backend):
         rows = int(np.sum(folds == TRAIN_FOLD))
         weighted = weights is not None
         plan = self._plan(model, spec, rows, partitions, settings, epochs, weighted, valid_fold)
-        return self._train_frame(model, plan, frame, epochs, callbacks)
+        try:
+            return self._train_frame(model, plan, frame, epochs, callbacks)
+        finally:
+            frame.unpersist()
 
     def fit_frame(
         self,
@@ -237,30 +251,94 @@ class SparkSyncBackend(Backend):
         ``array<float>``, ``label`` as class codes, ``weight``, ``fold``; rows of a fold below
         zero are left out). Only counts, the model's state and metric sums reach the driver.
         """
+        cached, rows, width, partitions = self._cached(frame, None)
+        try:
+            model = new_model(spec, (rows, width), n_classes, settings.seed, epochs)
+            plan = self._plan(model, spec, rows, partitions, settings, epochs, weighted, None)
+            self._train_frame(model, plan, cached, epochs, [stop_on_nan(model)])
+        finally:
+            cached.unpersist()
+        return model
+
+    def evaluate_frame(
+        self,
+        spec: ModelSpec,
+        frame: Any,
+        n_classes: int,
+        settings: TrainSettings,
+        valid_fold: int,
+        weighted: bool,
+        on_epoch: EpochCallback | None,
+    ) -> tuple[FoldResult, ScoreCounts]:
+        """Train on a DataFrame's rows where they are (every fold but ``valid_fold``, none below
+        zero), with early stopping on ``valid_fold``; the result and the kept weights' counts on
+        ``valid_fold``, scored by the tasks. The result's ``valid_proba`` has no rows.
+
+        Raises:
+            TrialFailed: the loss became NaN, or the model predicts NaN.
+        """
+        started = time.perf_counter()
+        epochs = settings.max_epochs
+        cached, rows, width, partitions = self._cached(frame, valid_fold)
+        try:
+            model = new_model(spec, (rows, width), n_classes, settings.seed, epochs)
+            stopper, callbacks = fold_callbacks(model, spec, settings, on_epoch)
+            plan = self._plan(model, spec, rows, partitions, settings, epochs, weighted, valid_fold)
+            history = self._train_frame(model, plan, cached, epochs, callbacks)
+            counts = score_frame(cached, plan, model.get_weights(), valid_fold)
+        finally:
+            cached.unpersist()
+        if not np.isfinite(counts.loss_sum):
+            raise TrialFailed("the model predicts NaN probabilities")
+        epochs_run = len(history["loss"])
+        result = FoldResult(
+            history=history,
+            best_epoch=stopper.best_epoch + 1 if settings.restore_best_weights else epochs_run,
+            epochs_run=epochs_run,
+            seconds=time.perf_counter() - started,
+            valid_proba=np.zeros((0, n_classes)),
+            n_params=model.count_params(),
+            model=model,
+        )
+        return result, counts
+
+    def score_frame(self, spec: ModelSpec, model: Any, frame: Any, fold: int) -> ScoreCounts:
+        """The counts of ``model`` (of ``spec``) on a DataFrame's rows of ``fold``, scored by the
+        tasks."""
+        partitions = self._partitions(self.spark.get())
+        plan = self._plan(model, spec, 0, partitions, TrainSettings(max_epochs=1), 1, False, None)
+        # A stage of its own, so that the tasks' Python workers that loaded TensorFlow score.
+        return score_frame(frame.repartition(partitions), plan, model.get_weights(), fold)
+
+    def open_table(self, source: TableSource) -> SparkTable:
+        """Read and split ``source`` on the executors (``data.distributed``)."""
+        return SparkTable(self.spark.get(), self, source)
+
+    def _cached(self, frame: Any, valid_fold: int | None) -> tuple[Any, int, int, int]:
+        """``frame`` in one partition per task, cached; its training rows (every fold not below
+        zero but ``valid_fold``), the width of its features and the partitions."""
         from pyspark.sql import functions as F
 
         partitions = self._partitions(self.spark.get())
-        sizes = frame.agg(F.count(F.lit(1)).alias("rows"), F.max(F.size(FEATURES)).alias("width"))
-        first = sizes.first()
-        rows, width = int(first["rows"]), int(first["width"] or 0)
-        model = new_model(spec, (rows, width), n_classes, settings.seed, epochs)
-        plan = self._plan(model, spec, rows, partitions, settings, epochs, weighted, None)
         cached = frame.repartition(partitions).persist()
-        self._train_frame(model, plan, cached, epochs, [stop_on_nan(model)])
-        return model
+        training = F.col(FOLD) >= 0
+        if valid_fold is not None:
+            training &= F.col(FOLD) != valid_fold
+        sizes = cached.agg(
+            F.sum(F.when(training, 1).otherwise(0)).alias("rows"),
+            F.max(F.size(FEATURES)).alias("width"),
+        ).first()
+        return cached, int(sizes["rows"] or 0), int(sizes["width"] or 0), partitions
 
     def _train_frame(
         self, model: Any, plan: EpochPlan, frame: Any, epochs: int, callbacks: list[Any]
     ) -> dict[str, list[float]]:
-        """Train ``model`` on the cached ``frame`` (unpersisted at the end); the history."""
-        try:
-            if self.batches_per_round is not None:
-                largest = max(partition_rows(frame, plan.valid_fold), default=0)
-                rounds = rounds_per_epoch(largest, plan.spec.batch_size, self.batches_per_round)
-                plan = dataclasses.replace(plan, rounds=rounds)
-            return self._epochs(model, plan, frame, epochs, callbacks)
-        finally:
-            frame.unpersist()
+        """Train ``model`` on the cached ``frame``; the history."""
+        if self.batches_per_round is not None:
+            largest = max(partition_rows(frame, plan.valid_fold), default=0)
+            rounds = rounds_per_epoch(largest, plan.spec.batch_size, self.batches_per_round)
+            plan = dataclasses.replace(plan, rounds=rounds)
+        return self._epochs(model, plan, frame, epochs, callbacks)
 
     def _epochs(
         self, model: Any, plan: EpochPlan, frame: Any, epochs: int, callbacks: list[Any]

@@ -24,11 +24,11 @@ from automl.results import Member, ModelBundle
 from automl.run import run_recipe
 from automl.spec import ModelSpec
 from automl.training import Backend, TrainSettings
-from automl_spark.frames import FEATURES, FOLD, LABEL, TRAIN_FOLD, WEIGHT
-from automl_spark.ml._checks import check_distributed_weights, distributed_classes
+from automl_spark.checks import check_distributed_weights, distributed_classes
+from automl_spark.frames import FOLD, LABEL, TRAIN_FOLD, WEIGHT
 from automl_spark.ml._model import AutoMLModel
 from automl_spark.ml._params import ColumnParams
-from automl_spark.preprocess import column_statistics, fitted_preprocessor, standardized
+from automl_spark.preprocess import fit_preprocessor, network_rows
 from automl_spark.synchronous import SparkSyncBackend
 
 _TARGET = "label"
@@ -147,21 +147,22 @@ class AutoMLEstimator(
         classes = distributed_classes(table, _TARGET)
         if weight:
             check_distributed_weights(table, _TARGET, WEIGHT, f"weightCol '{weight}'")
-        statistics = column_statistics(table, columns)
+        schema = FeatureSchema(tuple(columns), ())
+        preprocessor = fit_preprocessor(table, schema)
         codes = F.array_position(F.array(*[F.lit(c) for c in classes]), F.col(_TARGET)) - 1
-        rows = table.select(
-            standardized(statistics).alias(FEATURES),
+        tagged = table.select(
+            *columns,
             codes.cast("int").alias(LABEL),
             F.col(WEIGHT).cast("float").alias(WEIGHT),
             F.lit(TRAIN_FOLD).alias(FOLD),
         )
+        rows = network_rows(tagged, schema, preprocessor, [LABEL, WEIGHT, FOLD])
         spec = ModelSpec.from_dict(self.getOrDefault(self.spec))
         epochs = self.getOrDefault(self.epochs)
         model = backend.fit_frame(
             spec, rows, len(classes), self._settings(), epochs, weighted=bool(weight)
         )
-        member = Member(model, fitted_preprocessor(statistics))
-        schema = FeatureSchema(tuple(columns), ())
+        member = Member(model, preprocessor)
         return ModelBundle([member], classes, schema, info={"spec": spec.to_dict()})
 
     def _collect(self, dataset: DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from automl.data import check_row_weights
+from automl.data import check_row_weights, sorted_classes
 
 
 def distributed_classes(table: Any, label: str) -> tuple[Any, ...]:
-    """The distinct labels of ``table``, sorted (the model's class order).
+    """The distinct labels of ``table`` in the model's class order (natural order, as a table
+    read into the driver orders them).
 
     Raises:
         ValueError: a row has no label, or there are fewer than two classes.
@@ -22,7 +23,7 @@ def distributed_classes(table: Any, label: str) -> tuple[Any, ...]:
     found = table.groupBy(F.col(label)).count().collect()
     if any(row[label] is None for row in found):
         raise ValueError(f"{label}: some rows have no label; every training row needs one")
-    classes = tuple(sorted(row[label] for row in found))
+    classes = sorted_classes(row[label] for row in found)
     if len(classes) < 2:
         raise ValueError(f"{label}: the rows hold {len(classes)} class; at least 2 are needed")
     return classes
