@@ -7,7 +7,7 @@ floors_venv=$(mktemp -d /tmp/automl-floors.XXXXXX)
 python3 -m venv "$floors_venv"
 "$floors_venv/bin/pip" install -q -c constraints/minimum.txt -e '.[test,serve]' -e plugins/automl-processes
 "$floors_venv/bin/pip" check
-"$floors_venv/bin/python" -m pytest -q -p no:cacheprovider -m 'not slow' -n 2 --dist loadscope \
+"$floors_venv/bin/python" -m pytest -q -p no:cacheprovider -m 'not slow' -n 2 --dist loadscope --no-loadscope-reorder \
     tests/test_sklearn.py tests/test_bundle.py tests/test_recipe.py tests/test_report.py \
     tests/test_plugins.py tests/test_parallel.py plugins/automl-processes/tests \
     tests/test_bundle_safety.py tests/test_serve.py \

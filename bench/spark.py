@@ -8,6 +8,9 @@ with each variant:
   spark-sync         automl spark-sync, one averaging per epoch;
   spark-sync-rounds  automl spark-sync, averaging every ``--batches-per-round`` batches;
   spark-async        automl spark-async (a parameter server in task 0, 20 batches a push);
+  *-parquet          spark-sync and spark-async on the same fold read by Spark from Parquet
+                     (a ``data.distributed`` table's path: the rows never pass through the
+                     driver, and the validation log-loss comes from the tasks' counts);
   elephas-*          Elephas 7.3 sync, async per epoch and async per batch, run by the
                      bench-only environment ``--elephas-python`` (bench/_elephas.py), when it
                      exists.
@@ -30,15 +33,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
+import numpy as np
 from otto_split import DEFAULT_DATA, subsample_rows
 from overhead import load_fold
 from sklearn.metrics import log_loss
@@ -48,6 +54,7 @@ from automl.spec import ModelSpec
 from automl.testing import tiny_fold
 from automl.training import Backend, FoldData, TrainSettings
 from automl_spark.asynchronous import SparkAsyncBackend
+from automl_spark.frames import frame_from_arrays
 from automl_spark.session import SessionOptions, spark_session
 from automl_spark.synchronous import SparkSyncBackend
 
@@ -84,6 +91,31 @@ def elephas(python: Path, mode: str, data: Path, rows: int | None, epochs: int) 
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
     return run
+
+
+def parquet_fold(session: Any, data: FoldData, folder: Path) -> Any:
+    """The fold as a Parquet table (training rows in fold 1, validation rows in fold 0), written
+    by Spark once and read back: from here the driver never holds its rows."""
+    x = np.concatenate([data.x_train, data.x_valid])
+    y = np.concatenate([data.y_train, data.y_valid])
+    folds = np.concatenate([np.ones(len(data.y_train)), np.zeros(len(data.y_valid))]).astype(int)
+    written = frame_from_arrays(session, x, y, None, folds, 2, seed=0, shuffle=True)
+    written.write.mode("overwrite").parquet(str(folder))
+    written.unpersist()
+    return session.read.parquet(str(folder))
+
+
+def measure_table(
+    backend: SparkSyncBackend, table: Any, data: FoldData, epochs: int
+) -> dict[str, float]:
+    """:func:`measure` for the fold read from Parquet; the log-loss of the tasks' counts."""
+    settings = TrainSettings(max_epochs=epochs, patience=epochs)
+    result, counts = backend.evaluate_frame(SPEC, table, data.n_classes, settings, 0, False, None)
+    return {
+        "samples_s": len(data.x_train) * result.epochs_run / result.seconds,
+        "log_loss": counts.scores("log_loss")["log_loss"],
+        "seconds": result.seconds,
+    }
 
 
 def subsample(data: FoldData, rows: int | None) -> FoldData:
@@ -124,6 +156,12 @@ def main(argv: list[str] | None = None) -> None:
         if name != "local":  # warm the Python workers: TensorFlow imported, not timed
             backend.evaluate(SPEC, tiny_fold(), TrainSettings(max_epochs=1))
         measures[name] = lambda b=backend: measure(b, data, args.epochs)
+    scratch = Path(tempfile.mkdtemp(prefix="automl-bench-spark-"))
+    table = parquet_fold(session, data, scratch / "fold.parquet")
+    for name in ("spark-sync", "spark-async"):
+        backend = chosen[name]
+        assert isinstance(backend, SparkSyncBackend)  # spark-async is one too
+        measures[f"{name}-parquet"] = lambda b=backend: measure_table(b, table, data, args.epochs)
     if args.elephas_python.is_file():
         for mode in ELEPHAS_MODES:
             measures[f"elephas-{mode}"] = elephas(
@@ -140,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         for backend in chosen.values():
             backend.close()
         session.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     medians = {
         name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for name, runs in results.items()

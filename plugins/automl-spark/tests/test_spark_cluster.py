@@ -184,7 +184,7 @@ backend = SparkSyncBackend(master=master, conf=conf, partitions=2, threads_per_w
 # rounds long enough (20,000 rows a partition) that the kill lands inside a running task
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    result = backend.evaluate(SPEC, tiny_fold(rows=60000), TrainSettings(max_epochs=4, patience=4),
+    result = backend.evaluate(SPEC, tiny_fold(rows=60000), TrainSettings(max_epochs=3, patience=3),
                               on_epoch=on_epoch)
 backend.close()
 reruns = [str(w.message) for w in caught if "running the epoch again" in str(w.message)]
@@ -203,4 +203,4 @@ def test_a_python_worker_killed_mid_epoch_reruns_the_epoch_and_the_fold_complete
     assert outcome["killed"], "no busy Python worker was found to kill"
     # a barrier stage is not retried by Spark: the driver ran the epoch again, and said so
     assert outcome["reruns"] and "spark-sync: a task failed in epoch 2" in outcome["reruns"][0]
-    assert outcome["epochs"] == 4 and all(v == v for v in outcome["val_loss"])
+    assert outcome["epochs"] == 3 and all(v == v for v in outcome["val_loss"])

@@ -50,7 +50,7 @@ def measured(work):
 
 spark, _ = spark_session(SessionOptions("local[2]", {"spark.driver.maxResultSize": "4m"}))
 rows, folder = int(sys.argv[1]), Path(sys.argv[2])
-spec = {"hidden_units": [32], "learning_rate": 0.02, "batch_size": 2048}
+spec = {"hidden_units": [32], "learning_rate": 0.03, "batch_size": 4096}
 estimator = AutoMLEstimator(spec=spec, epochs=2, backend="spark-sync")
 estimator.fit(generated_table(spark, 4000))  # warm-up: TensorFlow, Keras and every code path
 model, estimator_grown = measured(lambda: estimator.fit(generated_table(spark, rows)))
@@ -68,7 +68,7 @@ def search(count):
         "name": "scale",
         "data": {"train": path, "target": "y", "distributed": True, "holdout": 0.01},
         "search": {"trials": 1, "folds": 2, "pruner": "none"},
-        "space": {"hidden_units": [32], "learning_rate": 0.02, "batch_size": 2048},
+        "space": {"hidden_units": [32], "learning_rate": 0.03, "batch_size": 4096},
         "training": {"max_epochs": 2},
         "backend": {"name": "spark-sync"},
         "output": str(folder / f"run-{count}"),

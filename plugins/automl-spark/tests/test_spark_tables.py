@@ -52,7 +52,7 @@ def _recipe(path: Path, folder: Path, **changes: Any) -> dict[str, Any]:
         "data": {"train": str(path), "target": "label", "id": "id", "distributed": True},
         "search": {"trials": 2, "folds": 2, "pruner": "none", "metric": "balanced_accuracy"},
         "space": {"hidden_units": [8], "learning_rate": 0.05, "transform": "log1p"},
-        "training": {"max_epochs": 2},
+        "training": {"max_epochs": 2, "class_weight": "balanced"},
         "backend": {"name": "spark-sync", "options": {}},
         "output": str(folder / "run"),
     }

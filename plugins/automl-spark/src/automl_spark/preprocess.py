@@ -8,8 +8,10 @@ A table on the executors is never collected to fit the preprocessor. Its statist
 - the distinct values of every categorical column (missing as a value of its own, as
   :func:`automl.data.prepare_features` makes it);
 - the mean and population variance of every numeric column after imputation and the transform:
-  each task applies those fitted steps to its partition and returns its rows, means and sums of
-  squared deviations, which the driver merges (Chan et al.'s pairwise update).
+  one Spark aggregation of the same arithmetic written as column expressions, or, for the
+  quantile transform, which has none, each task applies the fitted steps to its partition and
+  returns its rows, means and sums of squared deviations, which the driver merges (Chan et al.'s
+  pairwise update).
 
 They are set on the same scikit-learn preprocessor a bundle always holds
 (:func:`automl.data.build_preprocessor`), so ``automl predict`` and ``automl serve`` read the
@@ -63,10 +65,13 @@ def fit_preprocessor(
     steps.named_steps["impute"].statistics_ = medians
     if transform == "quantile":
         _set_quantiles(steps.named_steps["quantile"], frame, numeric, medians, relative_error)
-    shaped = steps[:-1]  # imputation and the transform, fitted
-    count, mean, squares = _moments(frame, numeric, shaped)
+    if transform == "quantile":  # no Spark expression for it: the tasks apply the fitted steps
+        count, mean, squares = _moments(frame, numeric, steps[:-1])
+        variance = squares / count
+    else:
+        count, mean, variance = _aggregated_moments(frame, numeric, medians, transform)
     scaler = steps.named_steps["scale"]
-    scaler.mean_, scaler.var_ = mean, squares / count
+    scaler.mean_, scaler.var_ = mean, variance
     deviations = np.sqrt(scaler.var_)
     scaler.scale_ = np.where(deviations < 10 * np.finfo(np.float64).eps, 1.0, deviations)
     scaler.n_samples_seen_ = count
@@ -125,6 +130,28 @@ def _set_quantiles(
     quantile.quantiles_ = np.maximum.accumulate(np.array(found, dtype=np.float64).T, axis=0)
     quantile.references_ = references
     quantile.n_quantiles_ = len(references)
+
+
+def _aggregated_moments(
+    frame: Any, numeric: list[str], medians: np.ndarray, transform: str
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rows, means and population variances of the numeric columns after imputation and the
+    ``none``, ``log1p`` or ``sqrt`` transform, written as Spark expressions (one aggregation)."""
+    from pyspark.sql import functions as F
+
+    shapes = {"none": lambda x: x, "log1p": F.log1p, "sqrt": F.sqrt}
+    shape = shapes[transform]
+    columns = _as_null_if_nan(frame, numeric)
+    aggregates = [F.count(F.lit(1)).alias("rows")]
+    for index, (name, median) in enumerate(zip(numeric, medians, strict=True)):
+        filled = F.coalesce(F.col(name), F.lit(float(median)))
+        value = F.signum(filled) * shape(F.abs(filled)) if transform != "none" else filled
+        aggregates += [F.avg(value).alias(f"m{index}"), F.var_pop(value).alias(f"v{index}")]
+    row = columns.agg(*aggregates).first()
+    width = len(numeric)
+    mean = np.array([row[f"m{i}"] for i in range(width)], dtype=np.float64)
+    variance = np.array([row[f"v{i}"] for i in range(width)], dtype=np.float64)
+    return int(row["rows"]), mean, variance
 
 
 def _moments(frame: Any, numeric: list[str], shaped: Any) -> tuple[int, np.ndarray, np.ndarray]:

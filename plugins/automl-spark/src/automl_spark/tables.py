@@ -117,7 +117,8 @@ class SparkTable(DistributedTable):
         the search rows."""
         from pyspark.sql import functions as F
 
-        preprocessor = self._preprocessor(None, "none")
+        fitted = [p for (fold, _), p in self._preprocessors.items() if fold is None]
+        preprocessor = fitted[0] if fitted else self._preprocessor(None, "none")  # its medians
         searched = self._rows.where(F.col(FOLD) >= 0)
         row: dict[str, object] = {
             c: distinct_values(searched, c)[0] for c in self.schema.categorical
