@@ -27,7 +27,7 @@ import numpy as np
 
 from automl.errors import TrialFailed, UserError
 from automl.spec import ModelSpec
-from automl_spark.frames import FOLD, PartitionRows, read_partition
+from automl_spark.frames import PartitionRows, read_partition, training_rows
 from automl_spark.paramserver import AveragingHub, AveragingPeer
 
 EPOCH_SCHEMA = (
@@ -110,10 +110,8 @@ def partition_rows(frame: Any, valid_fold: int | None) -> list[int]:
     """The training rows of each partition of ``frame`` (one small job)."""
     from pyspark.sql import functions as F
 
-    training = F.col(FOLD) >= 0
-    if valid_fold is not None:
-        training &= F.col(FOLD) != valid_fold
-    counts = frame.where(training).groupBy(F.spark_partition_id().alias("p")).count().collect()
+    by_partition = frame.where(training_rows(valid_fold)).groupBy(F.spark_partition_id())
+    counts = by_partition.count().collect()
     return [int(row["count"]) for row in counts]
 
 

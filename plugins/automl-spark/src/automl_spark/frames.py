@@ -39,6 +39,15 @@ class PartitionRows:
         return PartitionRows(self.x[mask], self.y[mask], self.weights[mask], self.folds[mask])
 
 
+def training_rows(valid_fold: int | None) -> Any:
+    """A Spark condition: the rows a fold trains on (a fold not below zero, and not
+    ``valid_fold``), as :meth:`PartitionRows.split` picks them in a task."""
+    from pyspark.sql import functions as F
+
+    training = F.col(FOLD) >= 0
+    return training if valid_fold is None else training & (F.col(FOLD) != valid_fold)
+
+
 def frame_from_arrays(
     session: Any,
     x: np.ndarray,

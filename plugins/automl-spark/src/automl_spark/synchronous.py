@@ -43,7 +43,13 @@ from automl_spark.barrier import (
     sync_epoch,
 )
 from automl_spark.epochs import run_epochs
-from automl_spark.frames import FEATURES, FOLD, TRAIN_FOLD, VALID_FOLD, frame_from_arrays
+from automl_spark.frames import (
+    FEATURES,
+    TRAIN_FOLD,
+    VALID_FOLD,
+    frame_from_arrays,
+    training_rows,
+)
 from automl_spark.paramserver import new_secret
 from automl_spark.scoring import score_frame
 from automl_spark.session import SessionOptions, SparkSessionHolder, task_slots, threads_per_task
@@ -321,11 +327,8 @@ class SparkSyncBackend(Backend, TableBackend):
 
         partitions = self._partitions(self.spark.get())
         cached = frame.repartition(partitions).persist()
-        training = F.col(FOLD) >= 0
-        if valid_fold is not None:
-            training &= F.col(FOLD) != valid_fold
         sizes = cached.agg(
-            F.sum(F.when(training, 1).otherwise(0)).alias("rows"),
+            F.sum(F.when(training_rows(valid_fold), 1).otherwise(0)).alias("rows"),
             F.max(F.size(FEATURES)).alias("width"),
         ).first()
         return cached, int(sizes["rows"] or 0), int(sizes["width"] or 0), partitions

@@ -31,7 +31,7 @@ from automl.training import (
 )
 from automl_spark.barrier import spark_reason
 from automl_spark.checks import distributed_classes
-from automl_spark.frames import FOLD, LABEL, WEIGHT
+from automl_spark.frames import FOLD, LABEL, WEIGHT, training_rows
 from automl_spark.preprocess import distinct_values, fit_preprocessor, network_rows
 
 HOLDOUT_FOLD = -1  # the fold of the rows the search never sees
@@ -141,14 +141,10 @@ class SparkTable(DistributedTable):
     def _preprocessor(self, fold: int | None, transform: str) -> Any:
         """The preprocessor fitted on the search rows outside ``fold`` (all of them for
         ``None``), made once per fold and transform."""
-        from pyspark.sql import functions as F
 
         key = (fold, transform)
         if key not in self._preprocessors:
-            training = F.col(FOLD) >= 0
-            if fold is not None:
-                training &= F.col(FOLD) != fold
-            rows = self._rows.where(training)
+            rows = self._rows.where(training_rows(fold))
             self._preprocessors[key] = fit_preprocessor(rows, self.schema, transform)
         return self._preprocessors[key]
 
