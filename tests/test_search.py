@@ -221,7 +221,7 @@ def test_a_pruned_trial_is_recorded_as_pruned(recipe_dict) -> None:
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
     study.set_user_attr("metric", "log_loss")
 
-    def score(spec, after_fold):
+    def score(spec, after_fold, after_epoch):
         return evaluate_spec(
             spec,
             dataset,

@@ -223,6 +223,19 @@ class DataConfig(Section):
         return self
 
 
+class HalvingConfig(Section):
+    """Successive halving over the epochs of each trial's first fold (asynchronous, as ASHA):
+    at epochs ``first_rung``, ``first_rung * reduction``, … a trial goes on only while its
+    validation loss there ranks among the best 1/``reduction`` of the trials that reached it."""
+
+    enabled: bool = True
+    first_rung: int = Field(3, ge=1, description="the first epoch at which trials are compared")
+    reduction: int = Field(3, ge=2, description="keeps the best 1/reduction at each rung")
+    min_trials: int = Field(
+        5, ge=1, description="other trials that must have reached a rung before it prunes"
+    )
+
+
 class SearchConfig(Section):
     """The Optuna study: budget, scoring, sampler, pruner and storage."""
 
@@ -232,6 +245,7 @@ class SearchConfig(Section):
     metric: Metric = "log_loss"
     sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
     pruner: Literal["median", "hyperband", "none"] = "median"
+    halving: HalvingConfig = HalvingConfig()
     seed: int = 0
     storage: str | None = None
     max_failures: int | None = Field(10, ge=1, description="stop after this many failures in a row")

@@ -44,9 +44,10 @@ from automl.run._folder import RunFolder
 from automl.run._record import write_recipe_file, write_run_file
 from automl.run._reopen import Run
 from automl.spec import ModelSpec
-from automl.training import Backend, DistributedTable, TrainSettings
+from automl.training import Backend, DistributedTable, FoldEpochCallback, TrainSettings
 from automl.tuning import (
     Budget,
+    EpochHalving,
     Evaluation,
     Folds,
     SearchJob,
@@ -242,14 +243,17 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
             keep_trial(run.folder.trials, spec, evaluation, rows.folds, len(rows.search_rows))
             run.clock.kept_seconds.append(time.perf_counter() - writing)
 
-    def score(spec: ModelSpec, after_fold: Callable[[int, Evaluation], None]) -> Evaluation:
+    def score(
+        spec: ModelSpec,
+        after_fold: Callable[[int, Evaluation], None],
+        after_epoch: FoldEpochCallback | None,
+    ) -> Evaluation:
+        on_epoch = _both(progress.epoch_ended, after_epoch)
         if isinstance(rows, DistributedTable):
-            return evaluate_table(
-                spec, rows, run.settings, metric, after_fold, progress.epoch_ended, **limits
-            )
+            return evaluate_table(spec, rows, run.settings, metric, after_fold, on_epoch, **limits)
         evaluation = evaluate_spec(
             spec, rows.search_rows, rows.folds, run.backend, run.settings, metric,
-            after_fold, progress.epoch_ended, **limits,
+            after_fold, on_epoch, **limits,
         )  # fmt: skip
         scored(spec, evaluation)
         return evaluation
@@ -264,7 +268,7 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
         if run.pool is None:
             stop = run_trials(
                 study, recipe.space, score, budget, progress.trial_started, trial_ended,
-                trial_attrs=tags,
+                trial_attrs=tags, halving=EpochHalving.from_recipe(recipe.search.halving),
             )  # fmt: skip
         else:
             assert isinstance(run.rows, _InMemory)  # a distributed table runs one trial at once
@@ -276,6 +280,18 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
     finally:
         progress.search_ended()
     return stop, time.perf_counter() - clock
+
+
+def _both(first: FoldEpochCallback, then: FoldEpochCallback | None) -> FoldEpochCallback:
+    """One epoch callback that calls ``first``, then ``then`` (which may stop the trial)."""
+    if then is None:
+        return first
+
+    def epoch_ended(fold: int, epoch: int, logs: dict[str, float]) -> None:
+        first(fold, epoch, logs)
+        then(fold, epoch, logs)
+
+    return epoch_ended
 
 
 def _best_so_far(run: _Prepared) -> float | None:

@@ -15,6 +15,7 @@ from automl.tuning._evaluate import (
     evaluate_table,
 )
 from automl.tuning._fold import run_fold
+from automl.tuning._halving import EpochHalving
 from automl.tuning._loops import Budget, run_parallel, run_trials
 from automl.tuning._pool import FoldOutcome, FoldTask, SearchJob, TrialPool
 from automl.tuning._processes import ProcessPool
@@ -31,6 +32,7 @@ from automl.tuning._study import (
 
 __all__ = [
     "Budget",
+    "EpochHalving",
     "Evaluation",
     "FoldOutcome",
     "FoldRecord",

@@ -25,14 +25,20 @@ from automl.errors import TrialFailed, failure_reason
 from automl.events import INTERRUPTED_MESSAGE, Stop, StopReason, TrialEnd
 from automl.recipe import SpaceConfig
 from automl.spec import ModelSpec
+from automl.training import FoldEpochCallback
 from automl.tuning import record
 from automl.tuning._evaluate import Evaluation
+from automl.tuning._halving import EpochHalving, halving_callback
 from automl.tuning._pool import FoldOutcome, FoldTask, TrialPool
 from automl.tuning._sharing import Heartbeat, fail_stale_trials, retry_trial
 from automl.tuning._space import suggest_spec
 
 _TAKEN = "another process failed this trial: its heartbeats stopped (search.heartbeat)"
-Scorer = Callable[[ModelSpec, Callable[[int, Evaluation], None]], Evaluation]
+# score(spec, after_fold, after_epoch): after_fold(step, evaluation) and after_epoch(fold, epoch,
+# logs) may stop the trial by raising optuna.TrialPruned
+Scorer = Callable[
+    [ModelSpec, Callable[[int, Evaluation], None], FoldEpochCallback | None], Evaluation
+]
 
 
 @dataclass(frozen=True)
@@ -97,13 +103,15 @@ def run_trials(
     on_trial_start: Callable[[int], None] = lambda number: None,
     on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
     trial_attrs: Mapping[str, Any] = MappingProxyType({}),
+    halving: EpochHalving | None = None,
 ) -> Stop:
     """Run trials until the budget is spent; return why the loop stopped.
 
     A trial that raises is told as failed with its reason, and the loop goes on until
-    ``budget.max_failures`` trials fail in a row; a trial the pruner stops is told as pruned;
-    Ctrl-C fails the current trial and stops. ``on_trial_start`` gets each trial's number;
-    ``trial_attrs`` are recorded on every trial (e.g. the backend that ran it).
+    ``budget.max_failures`` trials fail in a row; a trial the pruner (after each fold) or
+    ``halving`` (at the rungs of its first fold) stops is told as pruned; Ctrl-C fails the
+    current trial and stops. ``on_trial_start`` gets each trial's number; ``trial_attrs`` are
+    recorded on every trial (e.g. the backend that ran it).
     """
     tally = _Tally(budget)
     with Heartbeat(study) as heartbeat:
@@ -112,7 +120,7 @@ def run_trials(
             tally.started += 1
             on_trial_start(trial.number)
             try:
-                end = _run_one(study, trial, space, score)
+                end = _run_one(study, trial, space, score, halving)
             except KeyboardInterrupt:
                 on_trial_end(_interrupt(study, trial))
                 return Stop(StopReason.INTERRUPTED)
@@ -258,11 +266,18 @@ def _after_fold(trial: optuna.Trial, step: int, evaluation: Evaluation) -> None:
 
 
 def _run_one(
-    study: optuna.Study, trial: optuna.Trial, space: SpaceConfig, score: Scorer
+    study: optuna.Study,
+    trial: optuna.Trial,
+    space: SpaceConfig,
+    score: Scorer,
+    halving: EpochHalving | None,
 ) -> TrialEnd:
+    after_epoch = None if halving is None else halving_callback(halving, study, trial)
     try:
         spec = _spec(trial, space)
-        evaluation = score(spec, lambda step, evaluation: _after_fold(trial, step, evaluation))
+        evaluation = score(
+            spec, lambda step, evaluation: _after_fold(trial, step, evaluation), after_epoch
+        )
     except optuna.TrialPruned as exc:
         return _prune(study, trial, str(exc))
     except Exception as exc:  # a failed trial is recorded and the search goes on

@@ -20,6 +20,7 @@ SECONDS = "seconds"
 WRITE_SECONDS = "write_seconds"  # a reference's: writing its fold models, which an ensemble reads
 N_PARAMS = "n_params"
 HISTORY = "history"  # each fold's per-epoch Keras metrics
+RUNGS = "rungs"  # the first fold's validation loss at each halving rung reached ({"3": 0.61})
 FAIL_REASON = "fail_reason"
 
 # The study's user attributes.
