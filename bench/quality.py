@@ -1,14 +1,18 @@
-"""Model quality on Otto: the gradient boosting reference against ``automl search``, one split.
+"""Model quality on Otto: ``automl search`` against gradient boosting and AutoGluon, one split.
 
-In one process and on the same stratified 80/20 split (random_state 0; the search never sees the
-holdout rows), it trains scikit-learn's HistGradientBoostingClassifier with defaults on the
-search rows, then runs ``automl`` on ``recipes/otto.yaml`` with a time budget, and prints the
+In one run and on the same stratified 80/20 split (random_state 0; no system sees the holdout
+rows), it trains scikit-learn's HistGradientBoostingClassifier with defaults on the search rows,
+then runs ``automl`` on ``recipes/otto.yaml`` (or, with ``--preset good``, that preset with no
+Otto recipe) with a time budget for the whole call, then AutoGluon ``best_quality`` on the same
+search rows with the same budget as its ``time_limit`` (``bench/_autogluon.py`` in the bench-only
+``.venv-autogluon``; ``--autogluon-python none`` leaves it out), and prints the
 holdout log-loss, accuracy and wall time of each, the best single trial and the references inside
 the run (and greedy weights over a stacked ensemble's candidates, side by side), and when the
 search's best out-of-fold score first reached 0.49. The best-so-far curve (time → best
 out-of-fold log-loss) is written as a PNG.
 
-    .venv/bin/python bench/quality.py [--minutes 60] [--data PATH] [--png bench/quality.png]
+    .venv/bin/python bench/quality.py [--minutes 60] [--preset good] [--data PATH]
+        [--png bench/quality.png] [--autogluon-python .venv-autogluon/bin/python | none]
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+from _peer import AUTOGLUON_PYTHON, peer_python, run_autogluon
 from optuna.trial import TrialState
 
 import automl
 from automl.data import fit_transform, load_dataset
 from automl.metrics import score_all
-from automl.recipe import load_recipe
+from automl.recipe import load_recipe, preset_fields
 from automl.results import (
     REFERENCE_ATTRS,
     Member,
@@ -44,9 +49,9 @@ from automl.tuning import record
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/data/otto/train.csv.gz"
+OTTO_ROWS = 61_878
 RECIPE = ROOT / "recipes/otto.yaml"
 TARGET = 0.49  # the out-of-fold log-loss the search should reach early
-FINAL_SHARE = 0.1  # of the budget, kept for the ensemble and the holdout scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,17 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=60.0, help="automl's whole budget")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Otto train.csv(.gz)")
     parser.add_argument("--recipe", type=Path, default=RECIPE)
+    parser.add_argument("--preset", default=None, help="this preset instead of --recipe")
+    parser.add_argument("--autogluon-python", default=str(AUTOGLUON_PYTHON))
     parser.add_argument("--output", type=Path, default=ROOT / "bench/out/quality")
     parser.add_argument("--png", type=Path, default=ROOT / "bench/quality.png")
     args = parser.parse_args(argv)
     if not args.data.is_file():
         print(f"quality.py: data file not found: {args.data} (use --data PATH)", file=sys.stderr)
         return 2
-    timeout = max(60, round(args.minutes * 60 * (1 - FINAL_SHARE)))
-    recipe = load_recipe(
-        args.recipe,
-        {"data.train": str(args.data), "search.timeout": timeout, "output": str(args.output)},
-    )
+    peer = peer_python(args.autogluon_python)
+    budget = max(60, round(args.minutes * 60))
+    overrides = {"data.train": str(args.data), "search.timeout": budget, "output": str(args.output)}
+    recipe = load_recipe(preset_recipe(args.preset) if args.preset else args.recipe, overrides)
     rows = {}
     search_rows, holdout = load_dataset(recipe.data).split_holdout(
         recipe.data.holdout, recipe.search.seed
@@ -78,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     result = automl.search(recipe, fresh=True)
     wall = time.perf_counter() - started
     scores = result.holdout or {}
-    name = f"automl ({recipe.training.final_model}), {args.minutes:g} min budget"
+    how = f"preset {args.preset}" if args.preset else recipe.training.final_model
+    name = f"automl ({how}), {args.minutes:g} min budget"
     rows[name] = (scores.get("log_loss", np.nan), scores.get("accuracy", np.nan), wall)
+    if peer is not None:
+        rows[f"AutoGluon best_quality, {args.minutes:g} min"] = autogluon(
+            peer, search_rows, holdout, budget, args.output / "autogluon"
+        )
     inside = inside_the_run(result, search_rows, holdout)
     print(
         f"\nOtto, stratified 80/20 split (random_state 0): {len(search_rows)} search rows, "
@@ -107,6 +118,34 @@ def main(argv: list[str] | None = None) -> int:
     draw_curve(curve, result, args.png)
     print(f"\ncurve: {args.png}")
     return 0
+
+
+def preset_recipe(preset: str) -> dict:
+    """Otto as a table searched with ``preset`` and no recipe of its own: the preset's fields
+    for its size, the recipe's default holdout and seed (so the split is the same)."""
+    recipe = {"name": f"otto-{preset}", "data": {"train": "", "target": "target", "id": "id"}}
+    return recipe | preset_fields(preset, rows=OTTO_ROWS)
+
+
+def autogluon(python: Path, search_rows, holdout, budget: float, folder: Path):
+    """AutoGluon on the search rows (written as CSV, id and target as the file had them):
+    holdout log-loss, accuracy and wall time; the summary is printed."""
+    files = []
+    for name, rows in (("search", search_rows), ("holdout", holdout)):
+        frame = rows.features.copy()
+        frame.insert(0, "id", rows.ids.to_numpy())
+        frame["target"] = np.asarray(rows.classes, dtype=object)[rows.target]
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        files.append(folder / f"{name}.csv")
+    peer = run_autogluon(python, *files, "target", "id", budget, folder)
+    if peer.proba is None:
+        print(f"AutoGluon failed: {peer.error}", file=sys.stderr)
+        return np.nan, np.nan, peer.seconds
+    print(f"AutoGluon: {peer.summary}")
+    proba = peer.proba[[str(c) for c in holdout.classes]].to_numpy()
+    scores = score_all("log_loss", holdout.target, proba)
+    return scores["log_loss"], scores["accuracy"], peer.seconds
 
 
 def gradient_boosting(search_rows, holdout) -> tuple[float, float, float]:

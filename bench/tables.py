@@ -31,9 +31,17 @@ model's out-of-fold log-loss, and the final ensemble's leaderboard row counts at
 (``reference``: scikit-learn's defaults on the search's folds); "beyond HGB" is the first such
 moment of another model (extra trees, a trial or the ensemble), with its name.
 
+AutoGluon (``bench/_autogluon.py``, in the bench-only ``.venv-autogluon``: ``python3 -m venv
+.venv-autogluon && .venv-autogluon/bin/pip install -r bench/requirements-autogluon.txt``) runs on
+the same ``train.csv`` with ``presets="best_quality"``, ``eval_metric="log_loss"`` and the same
+budget as its ``time_limit``, right after automl on each table; its probabilities of
+``holdout.csv`` are scored by the same function as automl's. ``--autogluon-python none`` leaves it
+out.
+
 Prints one Markdown row per table and writes them as JSON to ``bench/out/tables/results.json``.
 
     .venv/bin/python bench/tables.py [--minutes 3] [--tables penguins,cars,...] [--preset good]
+        [--autogluon-python .venv-autogluon/bin/python | none]
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pandas as pd
+from _peer import AUTOGLUON_PYTHON, run_autogluon
 
 import automl
 from automl.events import Progress, TrialEnd
@@ -150,12 +159,20 @@ class Row:
     hgb_level_at: float | None = None
     beyond_hgb_at: float | None = None
     beyond_hgb_model: str = ""
+    autogluon_log_loss: float = math.nan
+    autogluon_seconds: float = math.nan
+    autogluon_best: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         """automl's holdout log-loss over gradient boosting's."""
         return self.automl_log_loss / self.hgb_log_loss
+
+    @property
+    def peer_ratio(self) -> float:
+        """automl's holdout log-loss over AutoGluon's (``nan`` without AutoGluon)."""
+        return self.automl_log_loss / self.autogluon_log_loss
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +182,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated names")
     parser.add_argument("--preset", default=None, help="automl's preset (its default if unset)")
     parser.add_argument("--output", type=Path, default=OUT)
+    parser.add_argument(
+        "--autogluon-python",
+        default=str(AUTOGLUON_PYTHON),
+        help="the Python of the bench-only AutoGluon venv, or 'none' to leave AutoGluon out",
+    )
     args = parser.parse_args(argv)
+    peer = None if args.autogluon_python == "none" else Path(args.autogluon_python)
+    if peer is not None and not peer.is_file():
+        print(
+            f"tables.py: {peer} not found (see bench/requirements-autogluon.txt, or pass "
+            "--autogluon-python none)",
+            file=sys.stderr,
+        )
+        return 2
     names = [n.strip() for n in args.tables.split(",") if n.strip()]
     unknown = [n for n in names if n not in TABLES]
     if unknown:
@@ -177,21 +207,24 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.minutes * 60
     rows = []
     for name in names:
-        rows.append(run_table(TABLES[name], args.output / name, budget, args.preset))
+        rows.append(run_table(TABLES[name], args.output / name, budget, args.preset, peer))
         print(markdown_row(rows[-1]), flush=True)
     print("\n" + markdown(rows))
     for row in rows:
         for note in row.notes:
             print(f"{row.table}: {note}")
     args.output.mkdir(parents=True, exist_ok=True)
-    results = [asdict(r) | {"ratio": r.ratio} for r in rows]
+    results = [asdict(r) | {"ratio": r.ratio, "peer_ratio": r.peer_ratio} for r in rows]
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nresults: {args.output / 'results.json'}")
     return 0
 
 
-def run_table(table: Table, folder: Path, budget: float, preset: str | None) -> Row:
-    """Write the table's files, fit gradient boosting, run automl, and describe it all."""
+def run_table(
+    table: Table, folder: Path, budget: float, preset: str | None, peer: Path | None
+) -> Row:
+    """Write the table's files, fit gradient boosting, run automl, then AutoGluon (with the
+    ``peer`` Python; ``None``: not), and describe it all."""
     train_csv, holdout_csv = write_files(table, folder)
     train, holdout = pd.read_csv(train_csv), pd.read_csv(holdout_csv)
     row = describe(table, pd.concat([train, holdout], ignore_index=True))
@@ -200,6 +233,8 @@ def run_table(table: Table, folder: Path, budget: float, preset: str | None) -> 
     clock = Clock()
     result = run_automl(train_csv, table, budget, folder / "run", preset, clock)
     row.automl_seconds = time.perf_counter() - clock.started
+    if peer is not None:
+        peer_row(peer, table, (train_csv, holdout_csv), budget, folder / "autogluon", row)
     if result.best is None:
         row.notes.append("automl finished without a model")
         return row
@@ -328,11 +363,31 @@ def run_automl(
 
 def holdout_log_loss(best: automl.ModelBundle, holdout: pd.DataFrame, target: str) -> float:
     """The bundle's log-loss on the holdout rows (classes compared as text)."""
+    proba = best.predict_proba(holdout[list(best.schema.columns)])
+    return log_loss_of(holdout[target], proba, [str(c) for c in best.classes])
+
+
+def log_loss_of(target: pd.Series, proba: object, labels: list[str]) -> float:
+    """The log-loss of class probabilities ``proba`` (columns in ``labels`` order) on ``target``,
+    classes compared as text: the one scoring of every system here."""
     from sklearn.metrics import log_loss
 
-    proba = best.predict_proba(holdout[list(best.schema.columns)])
-    labels = [str(c) for c in best.classes]
-    return float(log_loss(holdout[target].astype(str), proba, labels=labels))
+    return float(log_loss(target.astype(str), proba, labels=labels))
+
+
+def peer_row(python: Path, table: Table, files: tuple[Path, Path], budget: float, folder: Path,
+             row: Row) -> None:  # fmt: skip
+    """AutoGluon on the table's files with ``budget`` seconds: its holdout log-loss, wall time
+    and best model go into ``row``."""
+    peer = run_autogluon(python, *files, table.target, table.id, budget, folder)
+    row.autogluon_seconds = peer.seconds
+    if peer.proba is None:
+        row.notes.append(f"AutoGluon failed: {peer.error}")
+        return
+    target = pd.read_csv(files[1])[table.target]
+    row.autogluon_log_loss = log_loss_of(target, peer.proba.to_numpy(), list(peer.proba.columns))
+    row.autogluon_best = peer.summary["best_model"]
+    row.notes.append(f"AutoGluon's ensemble by family: {peer.summary['ensemble_shares']}")
 
 
 def first_at_hgb_level(row: Row, clock: Clock) -> None:
@@ -353,9 +408,10 @@ def markdown(rows: list[Row]) -> str:
     """The results as a Markdown table."""
     header = (
         "| table | rows | features (num/cat) | missing | classes | minority | HGB log-loss "
-        "| automl log-loss | automl/HGB | automl s / budget | HGB level at (s) | beyond HGB (s) |"
+        "| automl log-loss | automl/HGB | automl s / budget | HGB level at (s) | beyond HGB (s) "
+        "| AutoGluon log-loss | automl/AutoGluon | AutoGluon s |"
     )
-    rule = "|" + "---|" * 12
+    rule = "|" + "---|" * 15
     return "\n".join([header, rule, *(markdown_row(r) for r in rows)])
 
 
@@ -378,6 +434,9 @@ def markdown_row(row: Row) -> str:
         f"{row.automl_seconds:.0f} / {row.budget_seconds:.0f}",
         "-" if row.hgb_level_at is None else f"{row.hgb_level_at:.0f}",
         beyond,
+        f"{row.autogluon_log_loss:.4f}",
+        f"{row.peer_ratio:.3f}",
+        f"{row.autogluon_seconds:.0f}",
     ]
     return "| " + " | ".join(cells) + " |"
 

@@ -22,7 +22,15 @@ from automl.data import FeatureSchema, fit_transform
 from automl.errors import UserError
 from automl.keras import LocalBackend, build_model
 from automl.recipe import ACTIVATIONS, INITIALIZERS, TRANSFORMS
-from automl.results import Member, ModelBundle, fit_stacker, verify_bundle
+from automl.results import (
+    Member,
+    ModelBundle,
+    fit_stacker,
+    load_fold_models,
+    pack_fold,
+    save_fold_models,
+    verify_bundle,
+)
 from automl.results._keras_check import check_keras_file
 from automl.results._sklearn_storage import load_sklearn, save_sklearn
 from automl.spec import ModelSpec
@@ -266,3 +274,33 @@ def test_upgrade_converts_an_old_bundle_that_predicts_the_same(stacked, table, t
 
     again = runner.invoke(cli, ["bundle", "upgrade", str(tmp_path / "new")])
     assert again.exit_code == 2 and "needs no upgrade" in again.output
+
+
+def test_a_packed_fold_is_written_unopened_and_loads_as_the_models_it_packed(
+    stacked, table, tmp_path
+) -> None:
+    network, boosting = stacked.members[0], stacked.members[2]
+    folds = [pack_fold(m.model, m.preprocessor) for m in (network, boosting)]
+    oof = np.zeros((len(table), len(CLASSES)), dtype=np.float32)
+    save_fold_models(tmp_path / "trial", oof, folds)
+    assert sorted(p.name for p in (tmp_path / "trial").iterdir()) == [
+        "fold_1.keras", "fold_2.skops", "oof.npy", "preprocessor_1.skops", "preprocessor_2.skops"
+    ]  # fmt: skip
+    loaded = load_fold_models(tmp_path / "trial")
+    rows = table[list(SCHEMA.columns)]
+    for (model, preprocessor), member in zip(loaded, (network, boosting), strict=True):
+        again = ModelBundle([Member(model, preprocessor)], CLASSES, SCHEMA)
+        alone = ModelBundle([Member(member.model, member.preprocessor)], CLASSES, SCHEMA)
+        np.testing.assert_allclose(again.predict_proba(rows), alone.predict_proba(rows), atol=1e-7)
+
+
+def test_a_packed_fold_with_another_member_is_refused_and_nothing_is_written(
+    stacked, tmp_path
+) -> None:
+    packed = pack_fold(stacked.members[0].model, stacked.members[0].preprocessor)
+    buffer = io.BytesIO(packed)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("../payload.pkl", PAYLOAD)
+    with pytest.raises(ValueError, match=r"a packed fold holds \['\.\./payload\.pkl', "):
+        save_fold_models(tmp_path / "trial", np.zeros((2, 3)), [buffer.getvalue()])
+    assert not (tmp_path / "trial").exists() and list(tmp_path.iterdir()) == []

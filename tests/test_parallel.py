@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 
+import numpy as np
 import pytest
 from optuna.trial import TrialState
 from sample_tables import ThreadsReporting
@@ -115,8 +116,11 @@ def test_a_sqlite_study_takes_one_process_at_a_time(recipe_dict, tmp_path) -> No
 
 
 @pytest.mark.slow
-def test_the_same_trials_score_the_same_whatever_the_parallelism(recipe_dict, tmp_path) -> None:
+def test_the_same_trials_score_and_ensemble_the_same_whatever_the_parallelism(
+    recipe_dict, tmp_path
+) -> None:
     recipe_dict["search"].update(sampler="random", trials=3)  # trial k: the same design
+    recipe_dict["training"]["final_model"] = "ensemble"
     one = search(recipe_dict, output=tmp_path / "one")
     two = search(recipe_dict, output=tmp_path / "two", parallel=2)
     for serial, side_by_side in zip(one.study.trials, two.study.trials, strict=True):
@@ -128,6 +132,17 @@ def test_the_same_trials_score_the_same_whatever_the_parallelism(recipe_dict, tm
     assert sorted(p.name for p in one.run_dir.iterdir()) == sorted(
         p.name for p in two.run_dir.iterdir()
     )
+    # the workers handed back their fold models: the same candidates, the same ensemble
+    serial_oofs, parallel_oofs = (
+        sorted(RunFolder(run.run_dir).trials.glob("*/oof.npy")) for run in (one, two)
+    )
+    assert [p.parent.name for p in serial_oofs] == [p.parent.name for p in parallel_oofs]
+    assert len(serial_oofs) == 3
+    for serial_oof, parallel_oof in zip(serial_oofs, parallel_oofs, strict=True):
+        np.testing.assert_allclose(np.load(serial_oof), np.load(parallel_oof), atol=1e-4)
+    assert two.best.info["ensemble"] is not None
+    assert two.best.info["ensemble"] == pytest.approx(one.best.info["ensemble"], abs=1e-6)
+    assert two.holdout == pytest.approx(one.holdout, rel=1e-4)
 
 
 def test_a_plugin_backend_that_is_process_safe_runs_in_the_worker_processes(recipe_dict) -> None:

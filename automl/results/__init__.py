@@ -11,6 +11,7 @@ from automl.results._artifacts import (
     load_model,
     load_oof,
     out_of_fold,
+    pack_fold,
     save_fold_models,
     save_model,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "load_model",
     "load_oof",
     "out_of_fold",
+    "pack_fold",
     "references",
     "save_fold_models",
     "save_model",

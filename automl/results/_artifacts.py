@@ -14,12 +14,19 @@ as empty, so its trial is trained again when needed.
 
 The key is a hash of the trial's spec: training is seeded, so a trial run again (a resumed run)
 writes the same folder again.
+
+A worker of a parallel search trains its fold away from the driver; it hands back the fold's
+model and preprocessor *packed* (:func:`pack_fold`): a zip of the same two files, which the
+driver writes into the trial's folder unopened.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
+import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,17 +57,55 @@ def out_of_fold(
     return matrix
 
 
-def save_fold_models(folder: Path, oof: np.ndarray, models: Iterable[tuple[Any, Any]]) -> None:
-    """Write ``oof`` and each (model, preprocessor) pair to ``folder`` atomically."""
+def save_fold_models(
+    folder: Path, oof: np.ndarray, models: Iterable[tuple[Any, Any] | bytes]
+) -> None:
+    """Write ``oof`` and each fold's (model, preprocessor) pair, or its :func:`pack_fold`
+    bytes, to ``folder`` atomically."""
 
     def fill(staging: Path) -> None:
         with open(staging / OOF_FILE, "wb") as handle:
             np.save(handle, oof.astype(np.float32))
-        for index, (model, preprocessor) in enumerate(models, start=1):
-            save_model(model, staging / f"fold_{index}")
-            save_sklearn(preprocessor, _preprocessor_path(staging, index))
+        for index, fold in enumerate(models, start=1):
+            if isinstance(fold, bytes):
+                _unpack_fold(fold, staging, index)
+            else:
+                model, preprocessor = fold
+                save_model(model, staging / f"fold_{index}")
+                save_sklearn(preprocessor, _preprocessor_path(staging, index))
 
     replace_folder(folder, fill)
+
+
+_PACKED_MODELS = ("model.keras", f"model{SKOPS_SUFFIX}")
+_PACKED_PREPROCESSOR = f"preprocessor{SKOPS_SUFFIX}"
+
+
+def pack_fold(model: Any, preprocessor: Any) -> bytes:
+    """A fold's model and preprocessor as one zip of the files :func:`save_fold_models` writes
+    (``model.keras`` or ``model.skops``, and ``preprocessor.skops``), for a worker to hand back."""
+    with tempfile.TemporaryDirectory(prefix="automl-fold-") as scratch:
+        folder = Path(scratch)
+        names = [save_model(model, folder / "model"), _PACKED_PREPROCESSOR]
+        save_sklearn(preprocessor, folder / _PACKED_PREPROCESSOR)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for name in names:
+                archive.write(folder / name, name)
+    return buffer.getvalue()
+
+
+def _unpack_fold(packed: bytes, folder: Path, index: int) -> None:
+    """Write :func:`pack_fold`'s files as fold ``index`` of ``folder``; nothing is opened (the
+    files are checked when they are loaded), and a member of any other name is refused."""
+    with zipfile.ZipFile(io.BytesIO(packed)) as archive:
+        names = set(archive.namelist())
+        models = [name for name in _PACKED_MODELS if name in names]
+        if len(models) != 1 or names != {models[0], _PACKED_PREPROCESSOR}:
+            raise ValueError(f"a packed fold holds {sorted(names)}, not a model and preprocessor")
+        suffix = Path(models[0]).suffix
+        (folder / f"fold_{index}{suffix}").write_bytes(archive.read(models[0]))
+        _preprocessor_path(folder, index).write_bytes(archive.read(_PACKED_PREPROCESSOR))
 
 
 def load_oof(folder: Path) -> np.ndarray | None:
@@ -131,11 +176,16 @@ def keep_trial(
     """Store a complete trial's out-of-fold predictions and fold models for the ensemble, in the
     folder of its spec under ``trials_dir``.
 
-    A backend that hands back no fold models leaves nothing to store.
+    A fold trained by a worker comes packed (:func:`pack_fold`); a backend that hands back no
+    fold models leaves nothing to store.
     """
-    results = [record.result for record in evaluation.folds]
-    if any(result.model is None for result in results):
-        return
-    oof = out_of_fold([result.valid_proba for result in results], folds, rows)
-    pairs = [(record.result.model, record.preprocessor) for record in evaluation.folds]
-    save_fold_models(trials_dir / artifact_key(spec.to_json()), oof, pairs)
+    stored: list[tuple[Any, Any] | bytes] = []
+    for fold in evaluation.folds:
+        if fold.packed is not None:
+            stored.append(fold.packed)
+        elif fold.result.model is not None:
+            stored.append((fold.result.model, fold.preprocessor))
+        else:
+            return
+    oof = out_of_fold([fold.result.valid_proba for fold in evaluation.folds], folds, rows)
+    save_fold_models(trials_dir / artifact_key(spec.to_json()), oof, stored)

@@ -35,6 +35,7 @@ from automl.results import (
     ensure_reference,
     feature_importance,
     keep_trial,
+    pack_fold,
     references,
     table_bundle,
 )
@@ -145,7 +146,10 @@ def _prepare(
     else:
         rows = _read_rows(recipe, table, sample_weight)
         search = recipe.search
-        job = SearchJob(rows.search_rows, rows.folds, settings, search.metric, search.trial_timeout)
+        pack = pack_fold if recipe.training.final_model == "ensemble" else None
+        job = SearchJob(
+            rows.search_rows, rows.folds, settings, search.metric, search.trial_timeout, pack
+        )
         pool = _trial_pool(plugins, recipe, backend, job)
         if pool is not None:
             held.callback(pool.close)

@@ -29,11 +29,16 @@ Folds = Sequence[tuple[np.ndarray, np.ndarray]]
 
 @dataclass
 class FoldRecord:
-    """One fold's backend result, its scores and the preprocessor fitted on its training rows."""
+    """One fold's backend result, its scores and the preprocessor fitted on its training rows.
+
+    A worker that trained the fold away from the driver hands back no model or preprocessor
+    but, when its job asks (:attr:`SearchJob.pack`), both ``packed`` as bytes.
+    """
 
     result: FoldResult
     scores: dict[str, float]
     preprocessor: Any = field(repr=False)
+    packed: bytes | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -15,7 +15,8 @@ def run_fold(job: SearchJob, backend: Backend, task: FoldTask) -> FoldOutcome:
     """Preprocess, train and score fold ``task.step``; an error becomes the outcome's reason.
 
     The fold gets the seed the serial search gives it, so a spec scores the same either way.
-    The model and preprocessor stay here: the driver needs the scores, history and predictions.
+    The model and preprocessor stay here: the driver needs the scores, history and predictions,
+    and, when the job packs them (for an ensemble), their bytes.
     """
     settings = replace(job.settings, seed=job.settings.seed + task.step)
     try:
@@ -32,6 +33,11 @@ def run_fold(job: SearchJob, backend: Backend, task: FoldTask) -> FoldOutcome:
     except Exception as exc:  # the driver fails the trial with this reason
         return FoldOutcome(task.trial, task.step, None, failure_reason(exc))
     record = evaluation.folds[0]
+    if job.pack is not None:
+        try:
+            record.packed = job.pack(record.result.model, record.preprocessor)
+        except Exception as exc:  # e.g. a full disk: the trial fails with this reason
+            return FoldOutcome(task.trial, task.step, None, failure_reason(exc))
     record.result.model = None
     record.preprocessor = None
     return FoldOutcome(task.trial, task.step, record)

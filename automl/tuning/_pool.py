@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,10 @@ from automl.tuning._evaluate import FoldRecord
 class SearchJob:
     """What every trial of a search shares; a pool sends it to each worker once.
 
-    ``time_limit`` is the recipe's per-trial limit in seconds (``None``: none).
+    ``time_limit`` is the recipe's per-trial limit in seconds (``None``: none). ``pack``, when
+    given, turns a fold's model and preprocessor into bytes the worker hands back with the fold's
+    scores (a module-level function, so it travels to the workers): the driver keeps them for the
+    ensemble.
     """
 
     dataset: Dataset
@@ -25,6 +29,7 @@ class SearchJob:
     settings: TrainSettings
     metric: str
     time_limit: float | None = None
+    pack: Callable[[Any, Any], bytes] | None = None
 
 
 @dataclass(frozen=True)

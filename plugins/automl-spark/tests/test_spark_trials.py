@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 import automl
 from automl.plugins import registry
 from automl.recipe import load_recipe
-from automl.results import ModelBundle
-from automl.run import run_recipe
+from automl.results import ModelBundle, load_oof
+from automl.run import RunFolder, run_recipe
 from automl.testing import tiny_table
 from automl_spark import SparkTrialsBackend
 
@@ -44,7 +44,7 @@ def test_a_tiny_search_runs_two_trials_at_once_on_spark(spark: Any, tmp_path: Pa
             "data": {"train": str(tmp_path / "train.csv"), "target": "label", "id": "id"},
             "search": {"trials": 4, "folds": 2, "parallel": 2, "pruner": "none"},
             "space": {"hidden_units": [8], "learning_rate": {"low": 0.001, "high": 0.05}},
-            "training": {"max_epochs": 2},
+            "training": {"max_epochs": 2, "final_model": "ensemble"},
             "backend": {"name": "spark-trials"},
             "output": str(tmp_path / "run"),
         }
@@ -64,5 +64,10 @@ def test_a_tiny_search_runs_two_trials_at_once_on_spark(spark: Any, tmp_path: Pa
     assert len({t.params["learning_rate"] for t in trials}) == 4
     assert spark.sparkContext.statusTracker().getActiveJobsIds() == []  # every fold's job ended
     assert pool.tag.startswith("automl-trials-")
-    assert ModelBundle.load(result.run_dir / "best").info["trial"] == result.study.best_trial.number
+    # the executors packed their fold models: the ensemble chose among every trial's
+    best = ModelBundle.load(result.run_dir / "best")
+    assert best.info["trial"] == result.study.best_trial.number
+    assert best.info["ensemble_method"] == "greedy" and best.info["ensemble"]
+    kept = [folder for folder in RunFolder(result.run_dir).trials.iterdir() if folder.is_dir()]
+    assert len(kept) == 4 and all(load_oof(folder) is not None for folder in kept)
     assert json.loads((result.run_dir / "run.json").read_text())["trials"] == {"complete": 4}

@@ -12,6 +12,7 @@ with the local backend.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import queue
@@ -142,10 +143,11 @@ def _train(job: SearchJob, task: FoldTask, threads: int) -> FoldOutcome:
 
 
 def outcome_to_json(outcome: FoldOutcome) -> str:
-    """A fold's outcome as JSON: what the driver keeps of it (no model, no preprocessor)."""
+    """A fold's outcome as JSON: what the driver keeps of it (the model and preprocessor only
+    packed, as base64, when the job packs them)."""
     record = None
     if outcome.record is not None:
-        result = outcome.record.result
+        result, packed = outcome.record.result, outcome.record.packed
         record = {
             "history": result.history,
             "best_epoch": result.best_epoch,
@@ -154,6 +156,7 @@ def outcome_to_json(outcome: FoldOutcome) -> str:
             "valid_proba": np.asarray(result.valid_proba, dtype=np.float64).tolist(),
             "n_params": result.n_params,
             "scores": outcome.record.scores,
+            "packed": None if packed is None else base64.b64encode(packed).decode("ascii"),
         }
     body = {"trial": outcome.trial, "step": outcome.step, "error": outcome.error}
     return json.dumps({**body, "lost": outcome.lost, "record": record})
@@ -165,7 +168,10 @@ def outcome_from_json(text: str) -> FoldOutcome:
     record = None
     if data["record"] is not None:
         fields = dict(data["record"])
-        scores = fields.pop("scores")
+        scores, packed = fields.pop("scores"), fields.pop("packed")
         proba = np.asarray(fields.pop("valid_proba"), dtype=np.float64)
-        record = FoldRecord(FoldResult(valid_proba=proba, **fields), scores, preprocessor=None)
+        result = FoldResult(valid_proba=proba, **fields)
+        record = FoldRecord(
+            result, scores, None, None if packed is None else base64.b64decode(packed)
+        )
     return FoldOutcome(data["trial"], data["step"], record, data["error"], lost=data["lost"])

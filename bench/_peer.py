@@ -1,0 +1,65 @@
+"""Running AutoGluon, the benches' peer, from this product's venv: ``bench/_autogluon.py`` in
+the bench-only ``.venv-autogluon`` (``bench/requirements-autogluon.txt``), on files both
+systems read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+AUTOGLUON_PYTHON = ROOT / ".venv-autogluon/bin/python"
+
+
+@dataclass
+class PeerRun:
+    """AutoGluon's holdout probabilities (one column per class, as text), its wall time in
+    seconds (starting the process included), and its summary; or why it has none."""
+
+    seconds: float
+    proba: pd.DataFrame | None = None
+    summary: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def peer_python(argument: str) -> Path | None:
+    """The ``--autogluon-python`` argument as a path (``None`` for ``none``).
+
+    Raises:
+        SystemExit: the interpreter is not there (with how to make it).
+    """
+    if argument == "none":
+        return None
+    python = Path(argument)
+    if not python.is_file():
+        raise SystemExit(
+            f"{python} not found: python3 -m venv .venv-autogluon && .venv-autogluon/bin/pip "
+            "install -r bench/requirements-autogluon.txt (or pass --autogluon-python none)"
+        )
+    return python
+
+
+def run_autogluon(
+    python: Path, train_csv: Path, holdout_csv: Path, target: str, id_column: str,
+    seconds: float, folder: Path,
+) -> PeerRun:  # fmt: skip
+    """AutoGluon ``best_quality`` on ``train_csv`` with a ``seconds`` time limit; its
+    probabilities of ``holdout_csv``'s rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(python), str(ROOT / "bench/_autogluon.py"), str(train_csv), str(holdout_csv),
+         "--target", target, "--id", id_column, "--seconds", str(seconds), "--out", str(folder)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        return PeerRun(wall, error=lines[-1])
+    summary = json.loads((folder / "summary.json").read_text())
+    return PeerRun(wall, pd.read_csv(folder / "proba.csv"), summary)
