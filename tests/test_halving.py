@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import optuna
@@ -65,3 +66,33 @@ def test_a_hopeless_trial_stops_at_a_rung_of_its_first_fold(recipe_dict, enabled
     else:
         assert hopeless.state == TrialState.COMPLETE
         assert hopeless.user_attrs[record.EPOCHS] == [3, 3]
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_trials_that_rank_low_at_a_rung_stop_there_one_at_a_time_or_side_by_side(
+    recipe_dict, parallel
+) -> None:
+    recipe_dict["search"].update(
+        trials=2, parallel=parallel, halving={"first_rung": 1, "reduction": 2, "min_trials": 2}
+    )
+    recipe_dict["training"].update(max_epochs=3, early_stopping={"patience": 3})
+    run_dir = Path(recipe_dict["output"])
+    run_dir.mkdir(parents=True)
+    study = optuna.create_study(study_name="tiny", storage=RunFolder(run_dir).default_storage)
+    for _ in range(2):  # two earlier trials that reached a loss no network here reaches
+        study.add_trial(
+            optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={record.RUNGS: {"1": 0}})
+        )
+
+    result = search(recipe_dict)
+
+    new = result.study.trials[2:]
+    assert [t.state for t in new] == [TrialState.PRUNED] * 2
+    for trial in new:
+        assert list(trial.user_attrs[record.RUNGS]) == ["1"]  # recorded, though pruned
+    reasons = result.leaderboard.set_index("trial").loc[[2, 3], "reason"]
+    below_the_best_two = (  # of the earlier two, and of trial 2 too once trial 3 sees it
+        r"pruned at epoch 1 of fold 1: validation loss \S+ ranked [34] of [34] trials there, "
+        r"the best 2 go on \(search.halving\)"
+    )
+    assert all(re.fullmatch(below_the_best_two, reason) for reason in reasons), list(reasons)

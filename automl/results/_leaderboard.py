@@ -118,7 +118,8 @@ def _reason(trial: FrozenTrial, state: str) -> str:
     if state == "failed":
         return trial.user_attrs.get(record.FAIL_REASON, KILLED_DURING_TRIAL)
     if state == "pruned":
-        return f"pruned after fold {len(trial.user_attrs.get(record.FOLD_VALUES, []))}"
+        folds = len(trial.user_attrs.get(record.FOLD_VALUES, []))
+        return trial.user_attrs.get(record.PRUNE_REASON, f"pruned after fold {folds}")
     return ""
 
 

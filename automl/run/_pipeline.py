@@ -267,18 +267,19 @@ def _search(run: _Prepared, budget: Budget) -> tuple[Stop, float]:
         progress.trial_ended(end, _best_so_far(run))
         run.plugins.notify("trial_ended", trial=end, study=study)
 
+    halving = EpochHalving.from_recipe(recipe.search.halving)
     clock = time.perf_counter()
     try:
         if run.pool is None:
             stop = run_trials(
                 study, recipe.space, score, budget, progress.trial_started, trial_ended,
-                trial_attrs=tags, halving=EpochHalving.from_recipe(recipe.search.halving),
+                trial_attrs=tags, halving=halving,
             )  # fmt: skip
         else:
             assert isinstance(run.rows, _InMemory)  # a distributed table runs one trial at once
             stop = run_parallel(
                 study, recipe.space, run.pool, budget, len(run.rows.folds), metric,
-                progress.trial_started, trial_ended, scored, trial_attrs=tags,
+                progress.trial_started, trial_ended, scored, trial_attrs=tags, halving=halving,
             )  # fmt: skip
             run.pool.close()  # the final model trains here, on every core
     finally:

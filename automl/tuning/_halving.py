@@ -17,7 +17,7 @@ Each trial records the losses it reached at its rungs in its user attributes
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -68,33 +68,49 @@ class EpochHalving:
         )
 
 
-def rung_losses(study: optuna.Study, epoch: int, *, besides: int) -> list[float]:
-    """The losses every trial of ``study`` but number ``besides`` recorded at rung ``epoch``."""
-    key = str(epoch)
-    losses = []
+Rungs = dict[str, list[float]]  # rung epoch (as text, as user attributes keep it): losses there
+
+
+def rung_losses(study: optuna.Study, *, besides: int) -> Rungs:
+    """The losses every trial of ``study`` but number ``besides`` recorded at each rung."""
+    rungs: Rungs = {}
     for trial in study.get_trials(deepcopy=False):
-        reached = trial.user_attrs.get(record.RUNGS, {})
-        if trial.number != besides and key in reached:
-            losses.append(float(reached[key]))
-    return losses
+        if trial.number != besides:
+            for epoch, loss in trial.user_attrs.get(record.RUNGS, {}).items():
+                rungs.setdefault(epoch, []).append(float(loss))
+    return rungs
 
 
 def halving_callback(
-    halving: EpochHalving, study: optuna.Study, trial: optuna.Trial
+    halving: EpochHalving,
+    others: Callable[[], Rungs],
+    reached: Callable[[dict[str, float]], None],
 ) -> FoldEpochCallback:
-    """An epoch callback for ``trial`` that records its first fold's losses at the rungs and
-    raises :class:`optuna.TrialPruned` at a rung where it ranks too low."""
-    reached: dict[str, float] = {}
+    """An epoch callback that, at each rung of the first fold, hands the trial's losses at the
+    rungs so far to ``reached`` and raises :class:`optuna.TrialPruned` where the trial ranks too
+    low among ``others()``: the other trials' losses, read live from the study by a trial trained
+    here, or a copy made when a worker's fold was sent."""
+    losses: dict[str, float] = {}
 
     def epoch_ended(fold: int, epoch: int, logs: dict[str, float]) -> None:
         if fold != 0 or LOSS not in logs or not halving.is_rung(epoch):
             return
-        loss = logs[LOSS]
-        others = rung_losses(study, epoch, besides=trial.number)
-        reached[str(epoch)] = loss
-        trial.set_user_attr(record.RUNGS, dict(reached))
-        reason = halving.verdict(epoch, loss, others)
+        losses[str(epoch)] = logs[LOSS]
+        reached(dict(losses))
+        reason = halving.verdict(epoch, logs[LOSS], others().get(str(epoch), []))
         if reason is not None:
             raise optuna.TrialPruned(reason)
 
     return epoch_ended
+
+
+def study_halving(
+    halving: EpochHalving, study: optuna.Study, trial: optuna.Trial
+) -> FoldEpochCallback:
+    """:func:`halving_callback` for a trial trained in the study's own process: the others'
+    losses read from the study at each rung, the trial's recorded on it as they are reached."""
+    return halving_callback(
+        halving,
+        lambda: rung_losses(study, besides=trial.number),
+        lambda losses: trial.set_user_attr(record.RUNGS, losses),
+    )

@@ -28,8 +28,8 @@ from automl.spec import ModelSpec
 from automl.training import FoldEpochCallback
 from automl.tuning import record
 from automl.tuning._evaluate import Evaluation
-from automl.tuning._halving import EpochHalving, halving_callback
-from automl.tuning._pool import FoldOutcome, FoldTask, TrialPool
+from automl.tuning._halving import EpochHalving, rung_losses, study_halving
+from automl.tuning._pool import FoldOutcome, FoldTask, RungsSoFar, TrialPool
 from automl.tuning._sharing import Heartbeat, fail_stale_trials, retry_trial
 from automl.tuning._space import suggest_spec
 
@@ -138,11 +138,10 @@ class _InFlight:
     evaluation: Evaluation
     started: float = field(default_factory=time.monotonic)
 
-    def task(self, step: int) -> FoldTask:
+    def task(self, step: int, halving: RungsSoFar | None = None) -> FoldTask:
         """The message that trains this trial's fold ``step``."""
-        return FoldTask(
-            self.trial.number, self.spec.to_dict(), step, time.monotonic() - self.started
-        )
+        used = time.monotonic() - self.started
+        return FoldTask(self.trial.number, self.spec.to_dict(), step, used, halving)
 
 
 def run_parallel(
@@ -156,13 +155,16 @@ def run_parallel(
     on_trial_end: Callable[[TrialEnd], None] = lambda end: None,
     on_scored: Callable[[ModelSpec, Evaluation], None] = lambda spec, evaluation: None,
     trial_attrs: Mapping[str, Any] = MappingProxyType({}),
+    halving: EpochHalving | None = None,
 ) -> Stop:
     """Keep ``pool.size`` trials in flight until the budget is spent; return why it stopped.
 
     Each trial trains one fold at a time. After each fold the driver reports the folds' mean to
     Optuna and asks the pruner, as the serial loop does, before the next fold starts: a pruned
     trial stops at a fold boundary and its worker takes the next trial. The pruner sees every
-    trial's intermediate values, whichever worker or process ran them. When the budget is spent
+    trial's intermediate values, whichever worker or process ran them. With ``halving``, a first
+    fold goes out with the other trials' losses at the rungs as they are when it is sent, and its
+    worker stops it at a rung where it ranks too low. When the budget is spent
     no trial starts; those in flight end. Ctrl-C fails the trials in flight and stops.
     ``on_scored`` sees each complete trial's spec and evaluation before it is told;
     ``trial_attrs`` are recorded on every trial.
@@ -189,7 +191,10 @@ def run_parallel(
                         ended(trial, _fail(study, trial, failure_reason(exc)))
                         continue
                     flying[trial.number] = _InFlight(trial, spec, Evaluation(metric))
-                    pool.submit(flying[trial.number].task(0))
+                    rungs = None
+                    if halving is not None:
+                        rungs = RungsSoFar(halving, rung_losses(study, besides=trial.number))
+                    pool.submit(flying[trial.number].task(0, rungs))
                 if not flying:
                     return tally.stop()
                 for outcome in pool.wait(timeout=1.0):
@@ -216,6 +221,10 @@ def _advance(
     A trial whose worker died is queued again, once, like a trial whose process died.
     """
     trial, evaluation = running.trial, running.evaluation
+    if outcome.rungs:
+        trial.set_user_attr(record.RUNGS, outcome.rungs)
+    if outcome.pruned:
+        return _prune(study, trial, outcome.error)
     if outcome.record is None:
         if outcome.lost:
             retry_trial(study, trial)
@@ -272,7 +281,7 @@ def _run_one(
     score: Scorer,
     halving: EpochHalving | None,
 ) -> TrialEnd:
-    after_epoch = None if halving is None else halving_callback(halving, study, trial)
+    after_epoch = None if halving is None else study_halving(halving, study, trial)
     try:
         spec = _spec(trial, space)
         evaluation = score(
@@ -293,6 +302,8 @@ def _complete(study: optuna.Study, trial: optuna.Trial, evaluation: Evaluation) 
 
 
 def _prune(study: optuna.Study, trial: optuna.Trial, reason: str) -> TrialEnd:
+    with contextlib.suppress(UpdateFinishedTrialError):  # failed already by another process
+        trial.set_user_attr(record.PRUNE_REASON, reason)
     study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
     return TrialEnd(trial.number, "pruned", None, reason, trial.user_attrs)
 

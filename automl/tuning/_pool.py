@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ import numpy as np
 from automl.data import Dataset
 from automl.training import TrainSettings
 from automl.tuning._evaluate import FoldRecord
+from automl.tuning._halving import EpochHalving, Rungs
 
 
 @dataclass(frozen=True)
@@ -33,21 +34,34 @@ class SearchJob:
 
 
 @dataclass(frozen=True)
+class RungsSoFar:
+    """The halving rule for a first fold, with the other trials' losses at the rungs when the
+    fold was sent."""
+
+    rule: EpochHalving
+    others: Rungs
+
+
+@dataclass(frozen=True)
 class FoldTask:
     """Train fold ``step`` of trial ``trial`` with the network ``spec`` (a ModelSpec as a dict);
-    the trial has trained for ``time_used`` seconds already (its time limit counts them)."""
+    the trial has trained for ``time_used`` seconds already (its time limit counts them).
+    ``halving``, on a first fold, stops it at a rung where it ranks too low."""
 
     trial: int
     spec: dict
     step: int
     time_used: float = 0.0
+    halving: RungsSoFar | None = None
 
 
 @dataclass
 class FoldOutcome:
     """A fold's record (without its model and preprocessor), or why there is none.
 
-    ``lost`` says the worker itself died (killed, out of memory) rather than the training failing.
+    ``lost`` says the worker itself died (killed, out of memory) rather than the training failing;
+    ``pruned`` that halving stopped a first fold (``error`` says why). ``rungs`` are the first
+    fold's losses at the rungs it reached.
     """
 
     trial: int
@@ -55,6 +69,8 @@ class FoldOutcome:
     record: FoldRecord | None
     error: str = ""
     lost: bool = False
+    pruned: bool = False
+    rungs: dict[str, float] = field(default_factory=dict)
 
 
 class TrialPool(abc.ABC):

@@ -22,6 +22,7 @@ N_PARAMS = "n_params"
 HISTORY = "history"  # each fold's per-epoch Keras metrics
 RUNGS = "rungs"  # the first fold's validation loss at each halving rung reached ({"3": 0.61})
 FAIL_REASON = "fail_reason"
+PRUNE_REASON = "prune_reason"  # which pruner stopped the trial, and where
 
 # The study's user attributes.
 METRIC = "metric"  # the recipe's metric, which every trial's value is

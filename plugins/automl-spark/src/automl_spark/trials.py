@@ -159,7 +159,8 @@ def outcome_to_json(outcome: FoldOutcome) -> str:
             "packed": None if packed is None else base64.b64encode(packed).decode("ascii"),
         }
     body = {"trial": outcome.trial, "step": outcome.step, "error": outcome.error}
-    return json.dumps({**body, "lost": outcome.lost, "record": record})
+    states = {"lost": outcome.lost, "pruned": outcome.pruned, "rungs": outcome.rungs}
+    return json.dumps({**body, **states, "record": record})
 
 
 def outcome_from_json(text: str) -> FoldOutcome:
@@ -174,4 +175,5 @@ def outcome_from_json(text: str) -> FoldOutcome:
         record = FoldRecord(
             result, scores, None, None if packed is None else base64.b64decode(packed)
         )
-    return FoldOutcome(data["trial"], data["step"], record, data["error"], lost=data["lost"])
+    states = {"lost": data["lost"], "pruned": data["pruned"], "rungs": data["rungs"]}
+    return FoldOutcome(data["trial"], data["step"], record, data["error"], **states)
