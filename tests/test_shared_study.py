@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 RECIPE = """
 name: {name}
 data: {{train: train.csv, target: label, id: id}}
-search: {{trials: 3, folds: 2, pruner: none, heartbeat: 1}}
+search: {{trials: 3, folds: 2, pruner: none, halving: {{enabled: false}}, heartbeat: 1}}
 space: {{hidden_units: [8], learning_rate: {{low: 0.001, high: 0.05, log: true}}, batch_size: 16}}
 training: {{max_epochs: 3}}
 """
