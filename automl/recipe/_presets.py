@@ -5,13 +5,18 @@ A preset fixes how the time budget is spent, never the search space: ``fast`` gi
 in about a minute, ``good`` (the default) the best model for its budget on a table it has never
 seen, ``best`` spends a longer budget on more folds. Every preset trains the gradient boosting
 reference first, so a model at least as good as HistGradientBoosting's defaults is on the
-leaderboard within seconds, and finishes with an ensemble of the references and the networks.
+leaderboard within seconds, starts its search with the default space's portfolio of networks
+(``portfolio.json``, chosen by ``bench/portfolio.py`` over many tables, none of them Otto) before
+TPE takes over, and finishes with an ensemble of the references and the networks.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -75,7 +80,19 @@ def preset_fields(
     if smallest_class is not None:  # the search sees (1 - holdout) of each class
         folds = max(2, min(folds, math.floor(smallest_class * (1 - _HOLDOUT))))
     fields["search"]["folds"] = folds
+    fields["space"] = {"warm_start": portfolio()}
     return fields
+
+
+@functools.cache
+def _portfolio_file() -> dict[str, Any]:
+    return json.loads(resources.files("automl.recipe").joinpath("portfolio.json").read_text())
+
+
+def portfolio() -> list[dict[str, Any]]:
+    """The networks every preset's search starts with, in order: parameters of the default
+    search space (a new list; ``bench/portfolio.py`` chose them and says how)."""
+    return [dict(params) for params in _portfolio_file()["warm_start"]]
 
 
 def is_table(source: object) -> TypeGuard[str | Path]:

@@ -31,6 +31,7 @@ from automl.recipe._dimensions import (
     OptimizerDim,
     ScheduleDim,
     Section,
+    Transform,
     TransformDim,
     _check_span,
 )
@@ -62,7 +63,7 @@ class SpaceConfig(Section):
     optimizer: OptimizerDim = Choices[Optimizer](choices=["adam", "adamw", "nadam"])
     learning_rate: FloatDim = FloatRange(low=1e-4, high=1e-2, log=True)
     batch_size: IntDim = Choices[int](choices=[64, 128, 256, 512])
-    transform: TransformDim = "none"
+    transform: TransformDim = Choices[Transform](choices=["none", "log1p", "quantile"])
     lr_schedule: ScheduleDim = "constant"
     warm_start: list[dict[str, Any]] = Field(
         [], description="parameters of the first trials, e.g. {layers: 2, units_1: 200, ...}"
