@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     marks = [mark for mark in MARKS if mark <= args.minutes]
     runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
-    bests = " | ".join(f"best at {mark} min" for mark in marks)
-    print(f"| halving | trials (complete/pruned/failed) | trials/h | {bests} |")
+    bests = "".join(f" best at {mark} min |" for mark in marks)
+    print(f"| halving | trials (complete/pruned/failed) | trials/h |{bests}")
     print("|" + "---|" * (3 + len(marks)))
     for repeat in range(args.repeats):
         for variant in runs:
@@ -112,8 +112,8 @@ def measure(study: optuna.Study, marks: list[float]) -> dict[str, float]:
 def row(variant: str, figures: dict[str, float], marks: list[float]) -> str:
     """One Markdown line."""
     counts = f"{figures['complete']:.0f}/{figures['pruned']:.0f}/{figures['fail']:.0f}"
-    bests = " | ".join(f"{figures[f'best_{m}']:.4f}" for m in marks)
-    return f"| {variant} | {counts} | {figures['per_hour']:.1f} | {bests} |"
+    bests = "".join(f" {figures[f'best_{m}']:.4f} |" for m in marks)
+    return f"| {variant} | {counts} | {figures['per_hour']:.1f} |{bests}"
 
 
 if __name__ == "__main__":
