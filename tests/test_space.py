@@ -22,6 +22,7 @@ def test_searched_dimensions_become_parameters_and_fixed_ones_do_not() -> None:
         "batch_norm": True,
         "dropout": 0.1,
         "learning_rate": 3e-3,
+        "transform": "log1p",  # searched by default: none, log1p, quantile
     }
     spec = suggest_spec(space, optuna.trial.FixedTrial(params))
     assert spec == ModelSpec(
@@ -33,8 +34,9 @@ def test_searched_dimensions_become_parameters_and_fixed_ones_do_not() -> None:
         optimizer="sgd",
         learning_rate=3e-3,
         batch_size=64,
+        transform="log1p",
     )
-    assert spec.describe() == "200-50 relu he_normal bn drop0.1 sgd lr3e-3 bs64"
+    assert spec.describe() == "log1p 200-50 relu he_normal bn drop0.1 sgd lr3e-3 bs64"
 
 
 def test_input_dropout_is_searched_when_the_recipe_gives_a_range() -> None:
@@ -52,6 +54,7 @@ def test_input_dropout_is_searched_when_the_recipe_gives_a_range() -> None:
         "optimizer": "adam",
         "learning_rate": 1e-3,
         "batch_size": 128,
+        "transform": "none",
     }
     spec = suggest_spec(space, optuna.trial.FixedTrial(params))
     assert spec.input_dropout == 0.2
@@ -71,6 +74,7 @@ def test_a_fixed_architecture_needs_no_parameters() -> None:
                 "optimizer": "adam",
                 "learning_rate": 1e-3,
                 "batch_size": 128,
+                "transform": "none",
             },
         }
     )
