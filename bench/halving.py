@@ -24,13 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import optuna
 from optuna.trial import TrialState
+from quality import DEFAULT_DATA, preset_recipe
 
 import automl
-from automl.recipe import preset_fields
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared/data/otto/train.csv.gz"
-OTTO_ROWS = 61_878
 MARKS = (5, 10, 20)  # minutes after the first trial started
 
 
@@ -69,17 +67,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(halving: bool, data: Path, minutes: float, output: Path) -> optuna.Study:
     """One search of networks only, ``minutes`` long, with halving on or off."""
-    fields = preset_fields("good", rows=OTTO_ROWS)
-    fields["search"].update(timeout=round(minutes * 60), halving={"enabled": halving})
-    fields["training"]["final_model"] = "refit"
-    fields["reference"] = {"enabled": False}
-    fields["extra_trees"] = {"enabled": False}
-    recipe = {
-        "name": "otto-halving",
-        "data": {"train": str(data), "target": "target", "id": "id"},
-        **fields,
-        "output": str(output),
-    }
+    recipe = preset_recipe("good")  # bench/quality.py's: Otto with the preset, same split
+    recipe["search"].update(timeout=round(minutes * 60), halving={"enabled": halving})
+    recipe["training"]["final_model"] = "refit"
+    recipe.update(
+        name="otto-halving",
+        reference={"enabled": False},
+        extra_trees={"enabled": False},
+        output=str(output),
+    )
+    recipe["data"]["train"] = str(data)
     started = time.perf_counter()
     result = automl.search(recipe, fresh=True)
     print(f"  ({'on' if halving else 'off'}: {time.perf_counter() - started:.0f} s in all)")
