@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -140,6 +141,7 @@ from typing import Any
 from automl.training import TrainSettings
 from automl.testing import SPEC, tiny_fold
 from automl_spark import SparkSyncBackend
+from pyspark import SparkContext
 
 master, conf, sessions = sys.argv[1], json.loads(sys.argv[2]), set(json.loads(sys.argv[3]))
 killed = []
@@ -163,6 +165,12 @@ def python_workers():
             continue
     return found
 
+def epoch_running():
+    # an epoch's barrier stage with both its tasks started: a kill now lands inside one
+    tracker = SparkContext._active_spark_context.statusTracker()
+    stages = [tracker.getStageInfo(stage) for stage in tracker.getActiveStageIds()]
+    return any(stage is not None and stage.numActiveTasks == 2 for stage in stages)
+
 def kill_a_busy_worker():
     end = time.monotonic() + 60
     while time.monotonic() < end and not killed:
@@ -172,7 +180,7 @@ def kill_a_busy_worker():
         time.sleep(0.3)
         # busy in both samples: a worker in the middle of a task, not a daemon forking one
         busy = [p for p in first if first[p] < second[p] < ticks(p)]
-        if busy:
+        if busy and epoch_running():
             os.kill(busy[-1], signal.SIGKILL)
             killed.append(busy[-1])
 
@@ -201,6 +209,8 @@ def test_a_python_worker_killed_mid_epoch_reruns_the_epoch_and_the_fold_complete
     done = run_python(arguments, tmp_path, limit=420, env=LOOPBACK)
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["killed"], "no busy Python worker was found to kill"
-    # a barrier stage is not retried by Spark: the driver ran the epoch again, and said so
-    assert outcome["reruns"] and "spark-sync: a task failed in epoch 2" in outcome["reruns"][0]
+    # a barrier stage is not retried by Spark: the driver ran the epoch again, and said so. The
+    # killer starts after epoch 1; on a loaded machine its kill may land in epoch 3.
+    assert len(outcome["reruns"]) == 1, outcome
+    assert re.match(r"spark-sync: a task failed in epoch [23];", outcome["reruns"][0])
     assert outcome["epochs"] == 3 and all(v == v for v in outcome["val_loss"])
