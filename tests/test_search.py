@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -391,16 +394,28 @@ def test_the_search_stops_after_too_many_failures_in_a_row(recipe_dict) -> None:
     assert json.loads((result.run_dir / "run.json").read_text())["stopped"] == result.stopped
 
 
-def _open_storage(url: str) -> str:
-    from automl.tuning import connect_storage
-
-    connect_storage(url)
-    return "ok"
+# Imports first, then waits for the same start time, so the processes open the database at once.
+OPEN_STORAGE = """
+import sys, time
+from automl.tuning import connect_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+connect_storage(sys.argv[1])
+print("ok")
+"""
 
 
 def test_processes_opening_a_new_database_together_all_succeed(tmp_path) -> None:
-    import multiprocessing
-
-    url = RunFolder(tmp_path).default_storage
-    with multiprocessing.get_context("fork").Pool(6) as pool:
-        assert pool.map(_open_storage, [url] * 6) == ["ok"] * 6
+    # new interpreters, not forks: a fork of this process (TensorFlow's and Spark's threads) may
+    # inherit a lock another thread held, and hang
+    url, start = RunFolder(tmp_path).default_storage, time.time() + 15
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORAGE, url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outcomes = [process.communicate(timeout=120) for process in processes]
+    assert [out.strip() for out, _ in outcomes] == ["ok"] * 6, [err for _, err in outcomes]
