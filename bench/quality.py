@@ -11,8 +11,9 @@ the run (and greedy weights over a stacked ensemble's candidates, side by side),
 search's best out-of-fold score first reached 0.49. The best-so-far curve (time → best
 out-of-fold log-loss) is written as a PNG.
 
-    .venv/bin/python bench/quality.py [--minutes 60] [--preset good] [--data PATH]
-        [--png bench/quality.png] [--autogluon-python .venv-autogluon/bin/python | none]
+    .venv/bin/python bench/quality.py [--minutes 60] [--preset good] [--set ensemble.seeds=3]
+        [--data PATH] [--png bench/quality.png]
+        [--autogluon-python .venv-autogluon/bin/python | none]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
+import yaml
 from _peer import AUTOGLUON_PYTHON, peer_python, run_autogluon
 from optuna.trial import TrialState
 
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Otto train.csv(.gz)")
     parser.add_argument("--recipe", type=Path, default=RECIPE)
     parser.add_argument("--preset", default=None, help="this preset instead of --recipe")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="a recipe field"
+    )
     parser.add_argument("--autogluon-python", default=str(AUTOGLUON_PYTHON))
     parser.add_argument("--output", type=Path, default=ROOT / "bench/out/quality")
     parser.add_argument("--png", type=Path, default=ROOT / "bench/quality.png")
@@ -71,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     peer = peer_python(args.autogluon_python)
     budget = max(60, round(args.minutes * 60))
     overrides = {"data.train": str(args.data), "search.timeout": budget, "output": str(args.output)}
+    for field in args.set:
+        name, _, value = field.partition("=")
+        overrides[name] = yaml.safe_load(value)
     recipe = load_recipe(preset_recipe(args.preset) if args.preset else args.recipe, overrides)
     rows = {}
     search_rows, holdout = load_dataset(recipe.data).split_holdout(
