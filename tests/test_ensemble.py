@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -15,13 +16,22 @@ from sklearn.model_selection import StratifiedKFold
 
 from automl import search
 from automl.cli import cli
-from automl.data import FeatureSchema, fit_transform
+from automl.data import FeatureSchema, fit_transform, load_dataset
 from automl.errors import UserError
-from automl.keras import build_model
+from automl.keras import LocalBackend, build_model
 from automl.metrics import score_all
 from automl.recipe import TRANSFORMS, load_recipe
-from automl.results import Member, ModelBundle, fit_stacker, select_ensemble, stacked_proba
+from automl.results import (
+    Member,
+    ModelBundle,
+    artifact_key,
+    bag_best_trial,
+    fit_stacker,
+    select_ensemble,
+    stacked_proba,
+)
 from automl.spec import ModelSpec
+from automl.training import TrainSettings
 from automl.tuning import suggest_spec
 
 SCHEMA = FeatureSchema(("x1", "x2", "colour"), ("colour",))
@@ -254,3 +264,50 @@ def test_a_stacked_bundle_round_trips_and_a_newer_format_is_refused(tmp_path: Pa
     (tmp_path / "best" / "bundle.json").write_text(json.dumps({**manifest, "format": 4}))
     with pytest.raises(UserError, match="format 4 needs a newer automl"):
         ModelBundle.load(tmp_path / "best")
+
+
+def test_the_best_trial_bagged_over_seeds_joins_the_stacker_as_the_mean_of_its_seeds(
+    ensembled, tmp_path: Path
+) -> None:
+    recipe, _ = ensembled
+    ensemble = {**recipe["ensemble"], "method": "stack", "seeds": 3}
+    result = search({**recipe, "ensemble": ensemble, "output": str(tmp_path / "run")}, trials=2)
+    best = result.study.best_trial
+    key = artifact_key(ModelSpec.from_dict(best.user_attrs["spec"]).to_json())
+    folder = result.run_dir / "trials" / key
+    seeds = [folder, folder / "seed_1", folder / "seed_2"]
+    oofs = [np.load(seed / "oof.npy") for seed in seeds]
+    assert not np.allclose(oofs[0], oofs[1]) and not np.allclose(oofs[1], oofs[2])
+    manifest = json.loads((result.run_dir / "best" / "bundle.json").read_text())
+    names = list(manifest["ensemble"])
+    bagged = names.index(f"trial {best.number} (3 seeds)")
+    groups = [entry["group"] for entry in manifest["members"]]
+    assert groups.count(bagged) == 3 * 2  # every seed's fold models: 3 seeds of 2 folds
+
+    # the stacker's out-of-fold score is the one of the seeds' mean beside the other candidates
+    loaded = load_recipe(recipe)
+    rows, _ = load_dataset(loaded.data).split_holdout(loaded.data.holdout, loaded.search.seed)
+    folds = list(rows.folds(2, loaded.search.seed))
+    candidates = []
+    for name in names:
+        if name.startswith("trial"):
+            trial = result.study.trials[int(name.split()[1])]
+            spec = ModelSpec.from_dict(trial.user_attrs["spec"])
+            candidates.append(result.run_dir / "trials" / artifact_key(spec.to_json()))
+        else:
+            candidates.append(result.run_dir / name.replace(" ", "_"))
+    stored = [np.load(c / "oof.npy").astype(np.float64) for c in candidates]
+    stored[bagged] = np.mean(oofs, axis=0, dtype=np.float64)
+    stacking = fit_stacker(stored, rows.target, folds)
+    expected = score_all("log_loss", rows.target, stacking.oof)["log_loss"]
+    assert result.study.user_attrs["ensemble"]["log_loss"] == pytest.approx(expected, rel=1e-6)
+
+    # a seed starts only with the best trial's seconds left; the ones stored are not trained again
+    settings = TrainSettings(max_epochs=2, patience=5, seed=loaded.search.seed)
+    started = time.monotonic()
+    have = bag_best_trial(
+        result.study, rows, folds, result.run_dir / "trials", LocalBackend(), settings,
+        "log_loss", seeds=5, stop_at=lambda: started,
+    )  # fmt: skip
+    assert have == 3 and not (folder / "seed_3").exists()
+    np.testing.assert_array_equal(np.load(folder / "seed_2" / "oof.npy"), oofs[2])

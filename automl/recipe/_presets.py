@@ -3,11 +3,12 @@
 
 A preset fixes how the time budget is spent, never the search space: ``fast`` gives a usable model
 in about a minute, ``good`` (the default) the best model for its budget on a table it has never
-seen, ``best`` spends a longer budget on more folds. Every preset trains the gradient boosting
-reference first, so a model at least as good as HistGradientBoosting's defaults is on the
-leaderboard within seconds, starts its search with the default space's portfolio of networks
-(``portfolio.json``, chosen by ``bench/portfolio.py`` over many tables, none of them Otto) before
-TPE takes over, and finishes with an ensemble of the references and the networks.
+seen, ``best`` spends a longer budget on more folds and bags its best network over three seeds.
+Every preset trains the gradient boosting reference first, so a model at least as good as
+HistGradientBoosting's defaults is on the leaderboard within seconds, starts its search with the
+default space's portfolio of networks (``portfolio.json``, chosen by ``bench/portfolio.py`` over
+many tables, none of them Otto) before TPE takes over, and finishes with an ensemble of the
+references and the networks.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "best": {
         "search": {"timeout": "1h", "trials": None},
         "training": {"final_model": "ensemble", "max_epochs": 100},
-        "ensemble": {"method": "stack", "candidates": 20},
+        "ensemble": {"method": "stack", "candidates": 20, "seeds": 3},
         "reference": {"enabled": True},
         "extra_trees": {"enabled": True},
     },

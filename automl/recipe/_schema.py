@@ -186,6 +186,12 @@ class EnsembleConfig(Section):
     candidates: int = Field(10, ge=1, description="the best trials the ensemble may use")
     rounds: int = Field(50, ge=1, description="greedy selection's rounds")
     reference: bool = Field(True, description="the references may join the ensemble")
+    seeds: int = Field(
+        1,
+        ge=1,
+        description="the best trial is trained this many times with other seeds, and the "
+        "ensemble averages them (bagging over seeds; 1: off)",
+    )
 
 
 class DataConfig(Section):

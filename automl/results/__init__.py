@@ -1,7 +1,7 @@
 """Results: what a search leaves behind. The trials' stored predictions and fold models, the
-scikit-learn references, greedy and stacked ensembles, the final model, the leaderboard read from
-the study, the model bundle that ``automl predict`` loads, and its features' permutation
-importance."""
+scikit-learn references, the best trial bagged over seeds, greedy and stacked ensembles, the final
+model, the leaderboard read from the study, the model bundle that ``automl predict`` loads, and its
+features' permutation importance."""
 
 from automl.results._artifacts import (
     artifact_key,
@@ -15,6 +15,7 @@ from automl.results._artifacts import (
     save_fold_models,
     save_model,
 )
+from automl.results._bagging import bag_best_trial
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, verify_bundle
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._final import best_bundle, holdout_scores, table_bundle, train_final
@@ -44,6 +45,7 @@ __all__ = [
     "Selection",
     "Stacking",
     "artifact_key",
+    "bag_best_trial",
     "best_bundle",
     "build_leaderboard",
     "choose_ensemble",

@@ -14,7 +14,8 @@ from optuna.trial import TrialState
 from automl.data import Dataset
 from automl.metrics import direction, score_all
 from automl.recipe import EnsembleConfig
-from automl.results._artifacts import artifact_key, keep_only, load_fold_models, load_oof
+from automl.results._artifacts import artifact_key, keep_only, load_oof
+from automl.results._bagging import bagged_fold_models, bagged_oof, seed_folders
 from automl.results._bundle import Member
 from automl.results._greedy import select_ensemble
 from automl.results._stacking import fit_stacker
@@ -44,7 +45,7 @@ class EnsembleChoice:
         """Each candidate's fold models, one group per candidate, its weight shared among them."""
         members = []
         for group, (name, weight) in enumerate(self.weights.items()):
-            pairs = load_fold_models(self.folders[name])
+            pairs = bagged_fold_models(self.folders[name])
             share = weight / len(pairs) if self.method == "greedy" else 1.0 / len(pairs)
             members += [Member(model, prep, share, group) for model, prep in pairs]
         return members
@@ -81,13 +82,15 @@ def choose_ensemble(
     seen: set[str] = set()
     for trial in ranked:
         key = artifact_key(ModelSpec.from_dict(trial.user_attrs[record.SPEC]).to_json())
-        oof = load_oof(trials_dir / key)
+        oof = bagged_oof(trials_dir / key)
         if oof is None or key in seen:  # a trial run again shares its first run's folder
             continue
         if oof.shape != (len(dataset), len(dataset.classes)):  # made from other data
             continue
         seen.add(key)
-        folders[f"trial {trial.number}"] = trials_dir / key
+        seeds = len(seed_folders(trials_dir / key))
+        name = f"trial {trial.number}" + (f" ({seeds} seeds)" if seeds > 1 else "")
+        folders[name] = trials_dir / key
         oofs.append(oof)
         if len(folders) == config.candidates:
             break

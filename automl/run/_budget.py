@@ -30,7 +30,9 @@ class CallBudget:
     ``deadline`` is a :func:`time.monotonic` time (``None``: no time budget). The reserve for the
     final model grows with what the run measures: the best trial's seconds per fold (a refit),
     the seconds spent writing each kept trial's fold models (an ensemble reads them back), and
-    the final model's seconds in the run's last call (``run.json``), when it is continued.
+    the final model's seconds in the run's last call (``run.json``), when it is continued. An
+    ensemble that bags the best trial over seeds (``ensemble.seeds``) keeps back that trial's
+    seconds for each other seed.
     :meth:`remeasure` takes those figures in; between calls of it, :meth:`trials_end` (asked
     after every epoch) reads no study.
     """
@@ -79,18 +81,39 @@ class CallBudget:
         rows = [self.study.user_attrs.get(r.name) or {} for r in references(self.recipe)]
         return sum(float(row.get(record.WRITE_SECONDS, 0.0)) for row in rows)
 
+    def bagging_end(self) -> float | None:
+        """The monotonic time by which bagging over seeds must stop (``None``: no time budget),
+        leaving the rest of the final model and the files their time."""
+        if self.deadline is None:
+            return None
+        return self.deadline - WRITING_SECONDS - max(self.last_final_seconds, self._read_back())
+
     def _final_model(self) -> float:
         if self.recipe.training.final_model == "ensemble":
-            kept = sorted(self.kept_seconds, reverse=True)[: self.recipe.ensemble.candidates]
-            return READ_BACK * (sum(kept) + self._references_written())
-        try:
-            best = self.study.best_trial if self.study is not None else None
-        except ValueError:  # no trial has completed yet
-            best = None
+            return self._read_back() + self._bagging()
+        best = self._best_trial()
         if best is None:
             return 0.0
         folds = len(best.user_attrs.get(record.FOLD_VALUES, [])) or 1
         return REFIT_PER_FOLD * float(best.user_attrs.get(record.SECONDS, 0.0)) / folds
+
+    def _read_back(self) -> float:
+        """An ensemble's seconds reading its candidates' fold models back and predicting."""
+        kept = sorted(self.kept_seconds, reverse=True)[: self.recipe.ensemble.candidates]
+        return READ_BACK * (sum(kept) + self._references_written())
+
+    def _bagging(self) -> float:
+        """Bagging over seeds: the best trial's seconds again for each other seed."""
+        best = self._best_trial()
+        if best is None:
+            return 0.0
+        return (self.recipe.ensemble.seeds - 1) * float(best.user_attrs.get(record.SECONDS, 0.0))
+
+    def _best_trial(self) -> optuna.trial.FrozenTrial | None:
+        try:
+            return self.study.best_trial if self.study is not None else None
+        except ValueError:  # no trial has completed yet
+            return None
 
 
 def _last_final_seconds(folder: RunFolder) -> float:

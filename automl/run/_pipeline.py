@@ -30,6 +30,7 @@ from automl.recipe import Recipe
 from automl.results import (
     ModelBundle,
     SearchResult,
+    bag_best_trial,
     best_bundle,
     build_leaderboard,
     ensure_reference,
@@ -329,6 +330,12 @@ def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | No
         if isinstance(rows, DistributedTable):
             best, scores = table_bundle(recipe, run.study, rows, run.settings, run.folder.best)
         else:
+            if recipe.training.final_model == "ensemble" and recipe.ensemble.seeds > 1:
+                bag_best_trial(
+                    run.study, rows.search_rows, rows.folds, run.folder.trials, run.backend,
+                    run.settings, recipe.search.metric, recipe.ensemble.seeds,
+                    stop_at=run.clock.bagging_end,
+                )  # fmt: skip
             best, scores = best_bundle(
                 recipe,
                 run.study,
