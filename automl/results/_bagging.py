@@ -105,6 +105,8 @@ def bag_best_trial(
             )
         except TrialFailed:  # out of time, or a seed that diverged: the seeds so far are kept
             break
+        if any(fold.result.model is None for fold in evaluation.folds):
+            break  # a backend that hands back no fold models leaves nothing to bag
         probas = [fold.result.valid_proba for fold in evaluation.folds]
         pairs = [(fold.result.model, fold.preprocessor) for fold in evaluation.folds]
         save_fold_models(
