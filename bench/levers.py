@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     stack("two levels: the stacker over level 1 and level 2", both)
 
     # the best trial bagged over seeds, in the stacker in its place
-    settings = train_settings(recipe)
+    settings = TrainSettings.from_recipe(recipe)
     runs = [(level_1.oof[best], level_1.holdout[best])]
     for offset in range(1, args.seeds):
         seeded = replace(settings, seed=settings.seed + 1000 * offset)
@@ -216,17 +216,6 @@ def trained(spec: ModelSpec, search_rows, holdout, folds, settings: TrainSetting
     seconds = time.perf_counter() - started
     print(f"  (trained {len(folds)} folds, seed {settings.seed}: {seconds:.0f} s)", flush=True)
     return oof, proba
-
-
-def train_settings(recipe) -> TrainSettings:
-    """The search's training settings, as its trials had them."""
-    stopping = recipe.training.early_stopping
-    return TrainSettings(
-        max_epochs=recipe.training.max_epochs,
-        patience=stopping.patience,
-        min_delta=stopping.min_delta,
-        seed=recipe.search.seed,
-    )
 
 
 def boosters(search_rows, holdout, folds, seed: int, repeats: int) -> None:

@@ -283,6 +283,10 @@ def test_the_best_trial_bagged_over_seeds_joins_the_stacker_as_the_mean_of_its_s
     bagged = names.index(f"trial {best.number} (3 seeds)")
     groups = [entry["group"] for entry in manifest["members"]]
     assert groups.count(bagged) == 3 * 2  # every seed's fold models: 3 seeds of 2 folds
+    # run.json times the bagging apart: a continued run reads the final model's seconds back
+    # as its reserve, and stored seeds are not trained again
+    seconds = json.loads((result.run_dir / "run.json").read_text())["seconds"]
+    assert seconds["bagging"] > 0 and seconds["final_model"] > 0
 
     # the stacker's out-of-fold score is the one of the seeds' mean beside the other candidates
     loaded = load_recipe(recipe)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import optuna
@@ -38,36 +38,31 @@ from automl.training import Backend, TrainSettings
 from automl.tuning import Folds, evaluate_spec, record
 
 SEED_STEP = 1000  # seed k trains fold i with the search's seed + k * SEED_STEP + i
-_SEED_FOLDER = "seed_{}"
 
 
-def seed_folders(folder: Path) -> list[Path]:
-    """``folder`` and its other seeds' folders that hold out-of-fold predictions, in seed order."""
-    found = [folder]
-    k = 1
-    while load_oof(folder / _SEED_FOLDER.format(k)) is not None:
-        found.append(folder / _SEED_FOLDER.format(k))
-        k += 1
+def ranked_trials(study: optuna.Study, metric: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete trials, best first (ties: the earlier first)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = 1.0 if direction(metric) == "minimize" else -1.0
+    # A complete trial has its value.
+    return sorted(complete, key=lambda t: (sign * cast(float, t.value), t.number))
+
+
+def seed_oofs(folder: Path) -> list[np.ndarray]:
+    """The out-of-fold predictions of ``folder`` and then of each of its other seeds, in seed
+    order (empty: it has none). A seed shaped unlike the first (another search's) ends them."""
+    found: list[np.ndarray] = []
+    while (oof := load_oof(_seed_folder(folder, len(found)))) is not None:
+        if found and oof.shape != found[0].shape:
+            break
+        found.append(oof)
     return found
-
-
-def bagged_oof(folder: Path) -> np.ndarray | None:
-    """The mean of the out-of-fold predictions of ``folder``'s seeds (``None``: it has none)."""
-    first = load_oof(folder)
-    if first is None:
-        return None
-    seeds = [first]
-    for seed in seed_folders(folder)[1:]:
-        oof = load_oof(seed)
-        if oof is None or oof.shape != first.shape:  # another search's: this one's seed alone
-            return first
-        seeds.append(oof)
-    return np.asarray(np.mean(seeds, axis=0, dtype=np.float64))
 
 
 def bagged_fold_models(folder: Path) -> list[tuple[Any, Any]]:
     """Every seed's (model, preprocessor) pairs of ``folder``, seed by seed."""
-    return [pair for seed in seed_folders(folder) for pair in load_fold_models(seed)]
+    seeds = range(len(seed_oofs(folder)))
+    return [pair for k in seeds for pair in load_fold_models(_seed_folder(folder, k))]
 
 
 def bag_best_trial(
@@ -93,7 +88,7 @@ def bag_best_trial(
     trial, folder = best
     spec = ModelSpec.from_dict(trial.user_attrs[record.SPEC])
     needs = float(trial.user_attrs.get(record.SECONDS, 0.0))
-    have = len(seed_folders(folder))
+    have = len(seed_oofs(folder))
     for k in range(have, seeds):
         end = stop_at()
         if end is not None and end - time.monotonic() < needs:
@@ -109,20 +104,21 @@ def bag_best_trial(
             break  # a backend that hands back no fold models leaves nothing to bag
         probas = [fold.result.valid_proba for fold in evaluation.folds]
         pairs = [(fold.result.model, fold.preprocessor) for fold in evaluation.folds]
-        save_fold_models(
-            folder / _SEED_FOLDER.format(k), out_of_fold(probas, folds, len(dataset)), pairs
-        )
+        save_fold_models(_seed_folder(folder, k), out_of_fold(probas, folds, len(dataset)), pairs)
         have = k + 1
     return have
+
+
+def _seed_folder(folder: Path, k: int) -> Path:
+    """Where seed ``k`` of the trial in ``folder`` is stored (seed 0: the folder itself)."""
+    return folder if k == 0 else folder / f"seed_{k}"
 
 
 def _best_stored(
     study: optuna.Study, trials_dir: Path, metric: str
 ) -> tuple[optuna.trial.FrozenTrial, Path] | None:
     """The best complete trial whose fold models are stored, and its folder."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = 1.0 if direction(metric) == "minimize" else -1.0
-    for trial in sorted(complete, key=lambda t: (sign * float(t.value or 0.0), t.number)):
+    for trial in ranked_trials(study, metric):
         spec = ModelSpec.from_dict(trial.user_attrs[record.SPEC])
         folder = trials_dir / artifact_key(spec.to_json())
         if load_oof(folder) is not None:

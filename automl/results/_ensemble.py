@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from automl.data import Dataset
-from automl.metrics import direction, score_all
+from automl.metrics import score_all
 from automl.recipe import EnsembleConfig
 from automl.results._artifacts import artifact_key, keep_only, load_oof
-from automl.results._bagging import bagged_fold_models, bagged_oof, seed_folders
+from automl.results._bagging import bagged_fold_models, ranked_trials, seed_oofs
 from automl.results._bundle import Member
 from automl.results._greedy import select_ensemble
 from automl.results._stacking import fit_stacker
@@ -68,30 +67,20 @@ def choose_ensemble(
     longer be candidates are deleted. A stacker uses every candidate and is scored out of fold on
     ``folds``. ``None`` when neither a trial nor a reference has stored predictions.
     """
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ranked = sorted(
-        complete,
-        # A complete trial has its value.
-        key=lambda t: (
-            t.value if direction(metric) == "minimize" else -cast(float, t.value),
-            t.number,
-        ),
-    )
     folders: dict[str, Path] = {}
     oofs: list[np.ndarray] = []
     seen: set[str] = set()
-    for trial in ranked:
+    for trial in ranked_trials(study, metric):
         key = artifact_key(ModelSpec.from_dict(trial.user_attrs[record.SPEC]).to_json())
-        oof = bagged_oof(trials_dir / key)
-        if oof is None or key in seen:  # a trial run again shares its first run's folder
+        if key in seen:  # a trial run again shares its first run's folder
             continue
-        if oof.shape != (len(dataset), len(dataset.classes)):  # made from other data
+        seeds = seed_oofs(trials_dir / key)
+        if not seeds or seeds[0].shape != (len(dataset), len(dataset.classes)):  # other data
             continue
         seen.add(key)
-        seeds = len(seed_folders(trials_dir / key))
-        name = f"trial {trial.number}" + (f" ({seeds} seeds)" if seeds > 1 else "")
+        name = f"trial {trial.number}" + (f" ({len(seeds)} seeds)" if len(seeds) > 1 else "")
         folders[name] = trials_dir / key
-        oofs.append(oof)
+        oofs.append(np.asarray(np.mean(seeds, axis=0, dtype=np.float64)))  # the seeds' mean
         if len(folders) == config.candidates:
             break
     keep_only(trials_dir, [f.name for f in folders.values()])

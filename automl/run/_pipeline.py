@@ -121,7 +121,8 @@ def run_recipe(
         budget = _references(run)
         stop, search_seconds = _search(run, budget)
         best, scores, final_seconds = _finalize(run)
-        return _write(run, best, scores, stop, search_seconds, final_seconds, report)
+        seconds = {"search": round(search_seconds, 2), **final_seconds}
+        return _write(run, best, scores, stop, seconds, report)
 
 
 def _prepare(
@@ -138,7 +139,7 @@ def _prepare(
     run folder and open the study."""
     started = datetime.now(timezone.utc)
     plugins = registry()
-    settings = _settings(recipe)
+    settings = TrainSettings.from_recipe(recipe)
     rows: _InMemory | DistributedTable
     pool = None
     if recipe.data.distributed:
@@ -314,9 +315,16 @@ def _best_so_far(run: _Prepared) -> float | None:
     return min(scored) if direction(run.recipe.search.metric) == "minimize" else max(scored)
 
 
-def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | None, float]:
-    """Write the trials' leaderboard (so a failing final model loses nothing), then choose and
-    write the best bundle (or keep the one written) and score it on the holdout."""
+def _finalize(
+    run: _Prepared,
+) -> tuple[ModelBundle | None, dict[str, float] | None, dict[str, float]]:
+    """Write the trials' leaderboard (so a failing final model loses nothing), then bag the best
+    trial over seeds, choose and write the best bundle (or keep the one written) and score it on
+    the holdout; the seconds of the bagging (when it ran) and of the final model.
+
+    The final model's seconds leave the bagging out: a continued run's budget reads them back
+    as the final model's time, and seeds once stored are not trained again.
+    """
     run.folder.write_leaderboard(build_leaderboard(run.study))
     clock = time.perf_counter()
     recipe = run.recipe
@@ -326,6 +334,7 @@ def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | No
     }
     shared = is_shared(run.storage)  # then another process on the study may write the bundle
     rows = run.rows
+    seconds: dict[str, float] = {}
     with run.folder.only_writer() if shared else contextlib.nullcontext():
         if isinstance(rows, DistributedTable):
             best, scores = table_bundle(recipe, run.study, rows, run.settings, run.folder.best)
@@ -336,6 +345,8 @@ def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | No
                     run.settings, recipe.search.metric, recipe.ensemble.seeds,
                     stop_at=run.clock.bagging_end,
                 )  # fmt: skip
+                seconds["bagging"] = round(time.perf_counter() - clock, 2)
+                clock = time.perf_counter()
             best, scores = best_bundle(
                 recipe,
                 run.study,
@@ -348,7 +359,8 @@ def _finalize(run: _Prepared) -> tuple[ModelBundle | None, dict[str, float] | No
                 trials_dir=run.folder.trials,
                 references=reference_folders,
             )
-    return best, scores, time.perf_counter() - clock
+    seconds["final_model"] = round(time.perf_counter() - clock, 2)
+    return best, scores, seconds
 
 
 def _write(
@@ -356,12 +368,11 @@ def _write(
     best: ModelBundle | None,
     scores: dict[str, float] | None,
     stop: Stop,
-    search_seconds: float,
-    final_seconds: float,
+    seconds: dict[str, float],
     report: bool,
 ) -> SearchResult:
-    """Write the leaderboard, the predictions, the feature importance, ``run.json`` and the
-    report; tell the plugins."""
+    """Write the leaderboard, the predictions, the feature importance, ``run.json`` (with
+    ``seconds``, the steps so far, and the importance's) and the report; tell the plugins."""
     recipe, folder = run.recipe, run.folder
     board = build_leaderboard(run.study)  # with the ensemble's and the references' rows
     folder.write_leaderboard(board)
@@ -373,11 +384,7 @@ def _write(
     importance = _importance(
         best, holdout, recipe.search.seed, None if left is None else left - WRITING_SECONDS
     )
-    seconds = {
-        "search": round(search_seconds, 2),
-        "final_model": round(final_seconds, 2),
-        "importance": round(time.perf_counter() - clock, 2),
-    }
+    seconds = {**seconds, "importance": round(time.perf_counter() - clock, 2)}
     written = write_run_file(
         folder, recipe, run.study, run.storage, run.started, seconds, scores, stop, importance
     )
@@ -405,18 +412,6 @@ def _trial_pool(
             f"for {wanted} trials at once use backend local (worker processes) or spark-trials"
         )
     return pool
-
-
-def _settings(recipe: Recipe) -> TrainSettings:
-    stopping = recipe.training.early_stopping
-    return TrainSettings(
-        max_epochs=recipe.training.max_epochs,
-        monitor=stopping.monitor,
-        patience=stopping.patience,
-        min_delta=stopping.min_delta,
-        restore_best_weights=stopping.restore_best_weights,
-        seed=recipe.search.seed,
-    )
 
 
 def _importance(
