@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +64,26 @@ def run_autogluon(
         return PeerRun(wall, error=lines[-1])
     summary = json.loads((folder / "summary.json").read_text())
     return PeerRun(wall, pd.read_csv(folder / "proba.csv"), summary)
+
+
+def row_losses(target: pd.Series, proba: object, labels: list[str]) -> np.ndarray:
+    """Each row's log-loss: minus the log of the probability ``proba`` (columns in ``labels``
+    order) gives the row's class, compared as text, clipped away from 0 as scikit-learn's
+    ``log_loss`` clips (by the probabilities' own precision): their mean is its value."""
+    given = np.asarray(proba)
+    floor = np.finfo(given.dtype if given.dtype.kind == "f" else np.float64).eps
+    codes = pd.Categorical(target.astype(str), categories=labels).codes
+    picked = given[np.arange(len(codes)), codes].astype(np.float64)
+    return -np.log(np.clip(picked, floor, 1.0))
+
+
+def paired_ratio_interval(
+    ours: np.ndarray, theirs: np.ndarray, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """The 95% bootstrap interval of mean(``ours``) / mean(``theirs``), two systems' log-losses
+    on the same rows, resampled together (paired): how far the holdout's own noise moves the
+    ratio."""
+    picks = np.random.default_rng(seed).integers(0, len(ours), size=(draws, len(ours)))
+    ratios = ours[picks].mean(axis=1) / theirs[picks].mean(axis=1)
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return float(low), float(high)
