@@ -73,6 +73,9 @@ def row_losses(target: pd.Series, proba: object, labels: list[str]) -> np.ndarra
     given = np.asarray(proba)
     floor = np.finfo(given.dtype if given.dtype.kind == "f" else np.float64).eps
     codes = pd.Categorical(target.astype(str), categories=labels).codes
+    if (codes < 0).any():
+        unknown = sorted(set(target[codes < 0].astype(str)))
+        raise ValueError(f"classes {unknown} have no probability column (columns: {labels})")
     picked = given[np.arange(len(codes)), codes].astype(np.float64)
     return -np.log(np.clip(picked, floor, 1.0))
 
@@ -83,6 +86,8 @@ def paired_ratio_interval(
     """The 95% bootstrap interval of mean(``ours``) / mean(``theirs``), two systems' log-losses
     on the same rows, resampled together (paired): how far the holdout's own noise moves the
     ratio."""
+    if len(ours) != len(theirs):
+        raise ValueError(f"{len(ours)} and {len(theirs)} losses: not the same rows")
     picks = np.random.default_rng(seed).integers(0, len(ours), size=(draws, len(ours)))
     ratios = ours[picks].mean(axis=1) / theirs[picks].mean(axis=1)
     low, high = np.quantile(ratios, [0.025, 0.975])

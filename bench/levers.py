@@ -54,7 +54,7 @@ from automl.results import (
 from automl.run import RunFolder
 from automl.spec import ModelSpec
 from automl.training import TrainSettings
-from automl.tuning import evaluate_spec, record
+from automl.tuning import evaluate_spec, record, train_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     stack("two levels: the stacker over level 1 and level 2", both)
 
     # the best trial bagged over seeds, in the stacker in its place
-    settings = TrainSettings.from_recipe(recipe)
+    settings = train_settings(recipe)
     runs = [(level_1.oof[best], level_1.holdout[best])]
     for offset in range(1, args.seeds):
         seeded = replace(settings, seed=settings.seed + 1000 * offset)

@@ -63,6 +63,7 @@ from automl.tuning import (
     requeue_interrupted,
     run_parallel,
     run_trials,
+    train_settings,
 )
 
 
@@ -139,7 +140,7 @@ def _prepare(
     run folder and open the study."""
     started = datetime.now(timezone.utc)
     plugins = registry()
-    settings = TrainSettings.from_recipe(recipe)
+    settings = train_settings(recipe)
     rows: _InMemory | DistributedTable
     pool = None
     if recipe.data.distributed:

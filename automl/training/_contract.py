@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from automl.recipe import Recipe
 from automl.spec import ModelSpec
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -28,19 +27,6 @@ class TrainSettings:
     restore_best_weights: bool = True
     seed: int = 0
     verbose: int = 0
-
-    @classmethod
-    def from_recipe(cls, recipe: Recipe) -> TrainSettings:
-        """The settings a search with ``recipe`` trains each fold with."""
-        stopping = recipe.training.early_stopping
-        return cls(
-            max_epochs=recipe.training.max_epochs,
-            monitor=stopping.monitor,
-            patience=stopping.patience,
-            min_delta=stopping.min_delta,
-            restore_best_weights=stopping.restore_best_weights,
-            seed=recipe.search.seed,
-        )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from automl.tuning._halving import EpochHalving
 from automl.tuning._loops import Budget, run_parallel, run_trials
 from automl.tuning._pool import FoldOutcome, FoldTask, SearchJob, TrialPool
 from automl.tuning._processes import ProcessPool
+from automl.tuning._settings import train_settings
 from automl.tuning._sharing import hold_sqlite, is_shared
 from automl.tuning._space import suggest_spec
 from automl.tuning._study import (
@@ -56,4 +57,5 @@ __all__ = [
     "run_parallel",
     "run_trials",
     "suggest_spec",
+    "train_settings",
 ]
