@@ -26,8 +26,10 @@ from automl.results import (
     ModelBundle,
     artifact_key,
     bag_best_trial,
+    choose_ensemble,
     fit_stacker,
     select_ensemble,
+    selection_oof,
     stacked_proba,
 )
 from automl.spec import ModelSpec
@@ -237,6 +239,44 @@ def test_a_stacker_learns_which_candidate_to_trust_for_each_class() -> None:
     assert stacked < greedy.score - 0.1  # one weight per candidate cannot do this
     assert sum(stacking.shares) == pytest.approx(1.0) and min(stacking.shares) > 0.2
     np.testing.assert_allclose(stacking.oof.sum(axis=1), 1.0)
+
+
+def test_greedy_selection_out_of_fold_chooses_without_the_rows_it_scores() -> None:
+    candidates, target = _noisy_candidates(0)
+    folds = list(StratifiedKFold(4, shuffle=True, random_state=0).split(candidates[0], target))
+    oof = selection_oof(candidates, target, folds, "log_loss", rounds=30)
+    for train_rows, valid_rows in folds:  # each fold's rows blended by weights chosen without them
+        weights = select_ensemble(
+            [c[train_rows] for c in candidates], target[train_rows], "log_loss", rounds=30
+        ).weights
+        blend = sum(w * c[valid_rows] for w, c in zip(weights, candidates, strict=True))
+        np.testing.assert_allclose(oof[valid_rows], blend / blend.sum(axis=1, keepdims=True))
+    in_sample = select_ensemble(candidates, target, "log_loss", rounds=30).score
+    assert score_all("log_loss", target, oof)["log_loss"] > in_sample  # no reward for fitting
+
+
+def test_auto_keeps_the_stacker_or_greedy_weights_whichever_scores_better_out_of_fold(
+    ensembled,
+) -> None:
+    recipe, result = ensembled
+    loaded = load_recipe(recipe)
+    rows, _ = load_dataset(loaded.data).split_holdout(loaded.data.holdout, loaded.search.seed)
+    folds = list(rows.folds(2, loaded.search.seed))
+    references = {name: result.run_dir / name for name in ("reference", "extra_trees")}
+
+    def chosen(method: str):
+        config = loaded.ensemble.model_copy(update={"method": method})
+        args = (result.study, rows, folds, result.run_dir / "trials", config, "log_loss")
+        return choose_ensemble(*args, references)
+
+    stack, auto = chosen("stack"), chosen("auto")
+    candidates = [np.load(folder / "oof.npy") for folder in stack.folders.values()]
+    measured = selection_oof(candidates, rows.target, folds, "log_loss", loaded.ensemble.rounds)
+    greedy = score_all("log_loss", rows.target, measured)["log_loss"]
+    better = "stack" if stack.scores["log_loss"] <= greedy else "greedy"
+    assert auto.method == better
+    assert auto.scores["log_loss"] == pytest.approx(min(stack.scores["log_loss"], greedy))
+    assert chosen("greedy").scores["log_loss"] <= greedy  # greedy alone: scored where it chose
 
 
 def test_a_stacked_bundle_round_trips_and_a_newer_format_is_refused(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_a_recipe_refuses_the_table_options(tmp_path: Path) -> None:
 def test_presets_spend_the_budget_differently_and_fold_by_the_table_size() -> None:
     fast, good, best = (preset_fields(name, rows=5_000) for name in PRESETS)
     assert [p["search"]["timeout"] for p in (fast, good, best)] == ["1m", "10m", "1h"]
-    assert good["ensemble"]["method"] == "stack" and good["extra_trees"]["enabled"]
+    assert good["ensemble"]["method"] == "auto" and good["extra_trees"]["enabled"]
     assert fast["search"]["folds"] < good["search"]["folds"] < best["search"]["folds"]
     assert preset_fields("good", rows=200_000)["search"]["folds"] == 3
     assert preset_fields("good", rows=500, smallest_class=4)["search"]["folds"] == 3

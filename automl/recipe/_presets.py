@@ -38,14 +38,14 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "good": {
         "search": {"timeout": "10m", "trials": None},
         "training": {"final_model": "ensemble"},
-        "ensemble": {"method": "stack"},
+        "ensemble": {"method": "auto"},
         "reference": {"enabled": True},
         "extra_trees": {"enabled": True},
     },
     "best": {
         "search": {"timeout": "1h", "trials": None},
         "training": {"final_model": "ensemble", "max_epochs": 100},
-        "ensemble": {"method": "stack", "candidates": 20, "seeds": 3},
+        "ensemble": {"method": "auto", "candidates": 20, "seeds": 3},
         "reference": {"enabled": True},
         "extra_trees": {"enabled": True},
     },

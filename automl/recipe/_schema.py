@@ -180,9 +180,10 @@ class ExtraTreesConfig(Section):
 
 class EnsembleConfig(Section):
     """The ensemble of the best trials (``training.final_model: ensemble``): greedy selection
-    (weights) or stacking (a logistic regression over the candidates' log-probabilities)."""
+    (weights) or stacking (a logistic regression over the candidates' log-probabilities), or
+    ``auto``: both, and the one with the better out-of-fold score."""
 
-    method: Literal["greedy", "stack"] = "greedy"
+    method: Literal["greedy", "stack", "auto"] = "greedy"
     candidates: int = Field(10, ge=1, description="the best trials the ensemble may use")
     rounds: int = Field(50, ge=1, description="greedy selection's rounds")
     reference: bool = Field(True, description="the references may join the ensemble")

@@ -19,7 +19,7 @@ from automl.results._bagging import bag_best_trial
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, verify_bundle
 from automl.results._ensemble import EnsembleChoice, choose_ensemble
 from automl.results._final import best_bundle, holdout_scores, table_bundle, train_final
-from automl.results._greedy import Selection, select_ensemble
+from automl.results._greedy import Selection, select_ensemble, selection_oof
 from automl.results._importance import feature_importance
 from automl.results._leaderboard import (
     ENSEMBLE_ATTR,
@@ -65,6 +65,7 @@ __all__ = [
     "save_fold_models",
     "save_model",
     "select_ensemble",
+    "selection_oof",
     "stacked_proba",
     "table_bundle",
     "to_markdown",

@@ -11,12 +11,12 @@ import numpy as np
 import optuna
 
 from automl.data import Dataset
-from automl.metrics import score_all
+from automl.metrics import direction, score_all
 from automl.recipe import EnsembleConfig
 from automl.results._artifacts import artifact_key, keep_only, load_oof
 from automl.results._bagging import bagged_fold_models, ranked_trials, seed_oofs
 from automl.results._bundle import Member
-from automl.results._greedy import select_ensemble
+from automl.results._greedy import blend, select_ensemble, selection_oof
 from automl.results._stacking import fit_stacker
 from automl.spec import ModelSpec
 from automl.tuning import Folds, record
@@ -60,7 +60,8 @@ def choose_ensemble(
     references: dict[str, Path],
 ) -> EnsembleChoice | None:
     """Greedy selection or a stacker over the best complete trials' stored out-of-fold
-    predictions (``config.method``).
+    predictions (``config.method``; ``auto``: both, and the one that scores better out of fold,
+    greedy selection's weights chosen without each fold's rows, as the stacker's are).
 
     The best ``config.candidates`` trials with stored predictions are the candidates, and the
     ``references`` (each name's folder); the folders under ``trials_dir`` of trials that can no
@@ -95,14 +96,20 @@ def choose_ensemble(
     if not folders:
         return None
     names = list(folders)
-    if config.method == "stack":
+    choices = []
+    if config.method in ("stack", "auto"):
         stacking = fit_stacker(oofs, dataset.target, folds, dataset.weights)
         scores = score_all(metric, dataset.target, stacking.oof)
         shares = dict(zip(names, stacking.shares, strict=True))
-        return EnsembleChoice("stack", shares, scores, folders, stacking.stacker)
-    selection = select_ensemble(oofs, dataset.target, metric, config.rounds)
-    weights = {names[i]: selection.weights[i] for i in selection.chosen()}
-    blend = np.asarray(sum(w * oofs[names.index(n)].astype(np.float64) for n, w in weights.items()))
-    blend /= blend.sum(axis=1, keepdims=True)  # stored as float32: rows sum to 1 within 1e-7
-    scores = score_all(metric, dataset.target, blend)
-    return EnsembleChoice("greedy", weights, scores, {n: folders[n] for n in weights})
+        choices.append(EnsembleChoice("stack", shares, scores, folders, stacking.stacker))
+    if config.method in ("greedy", "auto"):
+        selection = select_ensemble(oofs, dataset.target, metric, config.rounds)
+        weights = {names[i]: selection.weights[i] for i in selection.chosen()}
+        if config.method == "auto":  # scored out of fold, as the stacker it is compared with
+            measured = selection_oof(oofs, dataset.target, folds, metric, config.rounds)
+        else:
+            measured = blend(oofs, selection.weights)
+        scores = score_all(metric, dataset.target, measured)
+        choices.append(EnsembleChoice("greedy", weights, scores, {n: folders[n] for n in weights}))
+    sign = 1.0 if direction(metric) == "minimize" else -1.0
+    return min(choices, key=lambda choice: sign * choice.scores[metric])

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from automl.metrics import SCORERS, direction
+
+if TYPE_CHECKING:
+    from automl.tuning import Folds
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,28 @@ def select_ensemble(
         best_single=float(sign * min(singles)),
         rounds=int(best_counts.sum()),
     )
+
+
+def blend(oofs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """The ``weights``' mean of ``oofs``, each row scaled to sum to 1 (predictions are stored as
+    float32, so their rows sum to 1 only within 1e-7)."""
+    mixed = sum(w * np.asarray(oof, dtype=np.float64) for w, oof in zip(weights, oofs, strict=True))
+    mixed = np.asarray(mixed)
+    return mixed / mixed.sum(axis=1, keepdims=True)
+
+
+def selection_oof(
+    oofs: Sequence[np.ndarray], target: np.ndarray, folds: Folds, metric: str, rounds: int
+) -> np.ndarray:
+    """Greedy selection's own out-of-fold predictions, measured as the stacker's are: on each
+    fold, the weights chosen on its training rows blend its validation rows. Unlike the score of
+    the weights chosen on every row, it does not reward the choice for fitting the rows it is
+    scored on."""
+    out = np.zeros(np.shape(oofs[0]), dtype=np.float64)
+    for train_rows, valid_rows in folds:
+        chosen = select_ensemble([o[train_rows] for o in oofs], target[train_rows], metric, rounds)
+        out[valid_rows] = blend([o[valid_rows] for o in oofs], chosen.weights)
+    return out
 
 
 def _true_class_log_loss(target: np.ndarray, true_proba: np.ndarray) -> float:
