@@ -28,8 +28,8 @@ Both are scored on ``holdout.csv`` by log-loss (automl through ``result.best.pre
 ``reference_ended`` and ``trial_ended`` records the seconds since the call's start and the
 model's out-of-fold log-loss, and the final ensemble's leaderboard row counts at the call's end.
 "HGB level at" is the first moment a value is <= the run's own gradient boosting reference
-(``reference``: scikit-learn's defaults on the search's folds); "beyond HGB" is the first such
-moment of another model (extra trees, a trial or the ensemble), with its name.
+(``reference``: scikit-learn's HGB on the search's folds, with early stopping); "beyond HGB" is
+the first such moment of another model (extra trees, a trial or the ensemble), with its name.
 
 AutoGluon (``bench/_autogluon.py``, in the bench-only ``.venv-autogluon``: ``python3 -m venv
 .venv-autogluon && .venv-autogluon/bin/pip install -r bench/requirements-autogluon.txt``) runs on

@@ -165,7 +165,11 @@ class ReferenceConfig(Section):
     min_samples_leaf: int = Field(20, ge=1)
     l2_regularization: float = Field(0.0, ge=0)
     max_features: float = Field(1.0, gt=0, le=1)
-    early_stopping: Literal["auto"] | bool = "auto"
+    early_stopping: Literal["auto"] | bool = Field(
+        True,
+        description="stop adding trees once 10% of each fold's training rows, held out, stop "
+        "improving ('auto': only above 10,000 rows, as scikit-learn does)",
+    )
 
 
 class ExtraTreesConfig(Section):

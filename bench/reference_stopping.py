@@ -1,0 +1,75 @@
+"""The gradient boosting reference with and without early stopping, on the tables of
+``bench/tables.py``.
+
+For each table, as ``bench/tables.py`` splits it (its ``train.csv`` and ``holdout.csv``),
+scikit-learn's HistGradientBoostingClassifier with the reference's settings (learning rate 0.1,
+100 trees of 31 leaves, 20 rows a leaf, text columns as categories) fits the training file with
+``early_stopping`` ``auto`` (scikit-learn's default: on only above 10,000 rows) and ``True``
+(a tenth of the rows held out; the reference's default), in turns, ``--repeats`` times. It prints
+each one's holdout log-loss (the benches' one per-row log-loss) and median seconds.
+
+    .venv/bin/python bench/reference_stopping.py [--tables penguins,...] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _peer import row_losses
+from tables import OUT, TABLES, Table, categories, features, write_files
+
+SMALL = ("penguins", "cars", "seattle-weather", "loanapp", "401ksubs")
+SETTINGS = ("auto", True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments; fit, time and score both settings on each table; print a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", default=",".join(SMALL), help="comma-separated names")
+    parser.add_argument("--repeats", type=int, default=3, help="fits of each setting, in turns")
+    parser.add_argument("--output", type=Path, default=OUT / "reference_stopping")
+    args = parser.parse_args(argv)
+    print("| table | rows | auto: holdout log-loss | auto: s | on: holdout log-loss | on: s |")
+    print("|---|---|---|---|---|---|")
+    for name in args.tables.split(","):
+        table = TABLES[name]
+        train_csv, holdout_csv = write_files(table, args.output / name)
+        rows, measured = compare(table, train_csv, holdout_csv, args.repeats)
+        cells = " | ".join(f"{loss:.4f} | {seconds:.2f}" for loss, seconds in measured)
+        print(f"| {name} | {rows:,} | {cells} |", flush=True)
+    return 0
+
+
+def compare(
+    table: Table, train_csv: Path, holdout_csv: Path, repeats: int
+) -> tuple[int, list[tuple[float, float]]]:
+    """The training rows, and per setting of :data:`SETTINGS` the holdout log-loss and the
+    median seconds to fit."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train, holdout = pd.read_csv(train_csv), pd.read_csv(holdout_csv)
+    x, x_holdout = categories(features(table, train), features(table, holdout))
+    target = train[table.target].astype(str)
+    seconds: dict[object, list[float]] = {setting: [] for setting in SETTINGS}
+    losses: dict[object, float] = {}
+    for _ in range(repeats):
+        for setting in SETTINGS:
+            model = HistGradientBoostingClassifier(
+                categorical_features="from_dtype", early_stopping=setting, random_state=0
+            )
+            started = time.perf_counter()
+            model.fit(x, target)
+            seconds[setting].append(time.perf_counter() - started)
+            proba = model.predict_proba(x_holdout)
+            labels = [str(c) for c in model.classes_]
+            losses[setting] = float(row_losses(holdout[table.target], proba, labels).mean())
+    return len(train), [(losses[s], statistics.median(seconds[s])) for s in SETTINGS]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
