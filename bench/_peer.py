@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOGLUON_PYTHON = ROOT / ".venv-autogluon/bin/python"
@@ -92,3 +93,12 @@ def paired_ratio_interval(
     ratios = ours[picks].mean(axis=1) / theirs[picks].mean(axis=1)
     low, high = np.quantile(ratios, [0.025, 0.975])
     return float(low), float(high)
+
+
+def recipe_overrides(fields: list[str]) -> dict[str, object]:
+    """``--set FIELD=VALUE`` arguments as recipe overrides, each value read as YAML."""
+    overrides: dict[str, object] = {}
+    for assignment in fields:
+        name, _, value = assignment.partition("=")
+        overrides[name] = yaml.safe_load(value)
+    return overrides

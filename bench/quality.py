@@ -28,8 +28,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
-import yaml
-from _peer import AUTOGLUON_PYTHON, peer_python, run_autogluon
+from _peer import AUTOGLUON_PYTHON, peer_python, recipe_overrides, run_autogluon
 from optuna.trial import TrialState
 
 import automl
@@ -76,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     peer = peer_python(args.autogluon_python)
     budget = max(60, round(args.minutes * 60))
     overrides = {"data.train": str(args.data), "search.timeout": budget, "output": str(args.output)}
-    for field in args.set:
-        name, _, value = field.partition("=")
-        overrides[name] = yaml.safe_load(value)
+    overrides.update(recipe_overrides(args.set))
     recipe = load_recipe(preset_recipe(args.preset) if args.preset else args.recipe, overrides)
     rows = {}
     search_rows, holdout = load_dataset(recipe.data).split_holdout(

@@ -43,7 +43,7 @@ holdout's rows (2,000 draws of the rows, both systems' losses on the same draw):
 Prints one Markdown row per table and writes them as JSON to ``bench/out/tables/results.json``.
 
     .venv/bin/python bench/tables.py [--minutes 3] [--tables penguins,cars,...] [--preset good]
-        [--autogluon-python .venv-autogluon/bin/python | none]
+        [--set FIELD=VALUE ...] [--autogluon-python .venv-autogluon/bin/python | none]
 """
 
 from __future__ import annotations
@@ -62,7 +62,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pandas as pd
-from _peer import AUTOGLUON_PYTHON, paired_ratio_interval, row_losses, run_autogluon
+from _peer import (
+    AUTOGLUON_PYTHON,
+    paired_ratio_interval,
+    recipe_overrides,
+    row_losses,
+    run_autogluon,
+)
 
 import automl
 from automl.events import Progress, TrialEnd
@@ -185,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0, help="automl's budget per table")
     parser.add_argument("--tables", default=",".join(TABLES), help="comma-separated names")
     parser.add_argument("--preset", default=None, help="automl's preset (its default if unset)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="a recipe field"
+    )
     parser.add_argument("--output", type=Path, default=OUT)
     parser.add_argument(
         "--autogluon-python",
@@ -210,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         names.remove("otto")
     budget = args.minutes * 60
     rows = []
+    overrides = recipe_overrides(args.set)
     for name in names:
-        rows.append(run_table(TABLES[name], args.output / name, budget, args.preset, peer))
+        rows.append(
+            run_table(TABLES[name], args.output / name, budget, args.preset, overrides, peer)
+        )
         print(markdown_row(rows[-1]), flush=True)
     print("\n" + markdown(rows))
     for row in rows:
@@ -224,18 +236,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_table(
-    table: Table, folder: Path, budget: float, preset: str | None, peer: Path | None
-) -> Row:
-    """Write the table's files, fit gradient boosting, run automl, then AutoGluon (with the
-    ``peer`` Python; ``None``: not), and describe it all."""
+def run_table(table: Table, folder: Path, budget: float, preset: str | None,
+              overrides: dict[str, object], peer: Path | None) -> Row:  # fmt: skip
+    """Write the table's files, fit gradient boosting, run automl (its recipe's fields changed
+    by ``overrides``), then AutoGluon (with the ``peer`` Python; ``None``: not), and describe it
+    all."""
     train_csv, holdout_csv = write_files(table, folder)
     train, holdout = pd.read_csv(train_csv), pd.read_csv(holdout_csv)
     row = describe(table, pd.concat([train, holdout], ignore_index=True))
     row.hgb_log_loss, row.hgb_seconds = gradient_boosting(table, train, holdout)
     row.budget_seconds = budget
     clock = Clock()
-    result = run_automl(train_csv, table, budget, folder / "run", preset, clock)
+    result = run_automl(train_csv, table, budget, folder / "run", preset, overrides, clock)
     row.automl_seconds = time.perf_counter() - clock.started
     peer_losses = None
     if peer is not None:
@@ -353,10 +365,10 @@ class Clock(Progress):
             )
 
 
-def run_automl(
-    train_csv: Path, table: Table, budget: float, run_dir: Path, preset: str | None, clock: Clock
-) -> automl.SearchResult:
-    """The zero-configuration ``automl.search`` on ``train_csv`` with ``budget`` seconds."""
+def run_automl(train_csv: Path, table: Table, budget: float, run_dir: Path, preset: str | None,
+               overrides: dict[str, object], clock: Clock) -> automl.SearchResult:  # fmt: skip
+    """The zero-configuration ``automl.search`` on ``train_csv`` with ``budget`` seconds (and
+    the recipe fields ``overrides`` names, none by default)."""
     return automl.search(
         str(train_csv),
         target=table.target,
@@ -366,6 +378,7 @@ def run_automl(
         output=str(run_dir),
         fresh=True,
         progress=clock,
+        overrides=overrides,
     )
 
 
