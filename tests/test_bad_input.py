@@ -113,7 +113,7 @@ CASES = [
     case("input-dropout-not-a-fraction", with_recipe(space={"input_dropout": 1.0}),
          "space.input_dropout: values must be below 1.0"),
     case("ensemble-method-unknown", with_recipe(ensemble={"method": "blend"}),
-         "ensemble.method: Input should be 'greedy' or 'stack'"),
+         "ensemble.method: Input should be 'greedy', 'stack' or 'auto', got 'blend'"),
     case("extra-trees-none", with_recipe(extra_trees={"enabled": True, "trees": 0}),
          "extra_trees.trees: Input should be greater than or equal to 1"),
     case("learning-rate-not-positive", with_recipe(space={"learning_rate": -0.01}),
