@@ -33,7 +33,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 from quality import DEFAULT_DATA
 
 from automl.data import fit_transform, load_dataset
@@ -54,7 +53,7 @@ from automl.results import (
 from automl.run import RunFolder
 from automl.spec import ModelSpec
 from automl.training import TrainSettings
-from automl.tuning import evaluate_spec, record, train_settings
+from automl.tuning import evaluate_spec, ranked_trials, record, train_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,9 +150,8 @@ def candidates(
 ) -> tuple[dict[str, ModelSpec], Level]:
     """The run's kept trials, best first (their specs), and its references: level 1."""
     study = optuna.load_study(study_name=study_name, storage=run.default_storage)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     specs, level = {}, Level()
-    for trial in sorted(complete, key=lambda t: t.value):
+    for trial in ranked_trials(study, study.user_attrs[record.METRIC]):
         spec = ModelSpec.from_dict(trial.user_attrs[record.SPEC])
         folder = run.trials / artifact_key(spec.to_json())
         if f"trial {trial.number}" not in specs and load_oof(folder) is not None:

@@ -30,6 +30,7 @@ from automl.data import load_dataset
 from automl.keras import LocalBackend
 from automl.recipe import load_recipe
 from automl.results import best_bundle
+from automl.run import RunFolder
 from automl.tuning import train_settings
 
 METHODS = ("stack", "greedy", "auto")
@@ -64,8 +65,7 @@ def compare(table_dir: Path, target: str) -> dict[str, tuple[float, float, str]]
         shutil.copytree(table_dir / "run", work)
         shutil.copy(table_dir / "train.csv", Path(scratch) / "train.csv")  # ../train.csv
         recipe = load_recipe(work / "recipe.yaml")
-        storage = f"sqlite:///{work / 'study.db'}"
-        study = optuna.load_study(study_name=recipe.name, storage=storage)
+        study = optuna.load_study(study_name=recipe.name, storage=RunFolder(work).default_storage)
         data = load_dataset(recipe.data)
         rows, holdout = data.split_holdout(recipe.data.holdout, recipe.search.seed)
         folds = list(rows.folds(recipe.search.folds, recipe.search.seed))

@@ -46,7 +46,7 @@ from automl.results import (
 )
 from automl.run import RunFolder
 from automl.spec import ModelSpec
-from automl.tuning import record
+from automl.tuning import ranked_trials, record
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/data/otto/train.csv.gz"
@@ -173,10 +173,7 @@ def inside_the_run(result, search_rows, holdout) -> dict[str, tuple[float, float
     """Holdout scores of the run's best single trial and references (their fold models), and
     of greedy weights over the ensemble's candidates when the run stacked them."""
     folder = RunFolder(result.run_dir)
-    ranked = sorted(
-        result.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
-        key=lambda t: t.value,
-    )
+    ranked = ranked_trials(result.study, result.study.user_attrs[record.METRIC])
     if not ranked:  # no trial completed: no bundle, nothing to compare
         return {}
     folders = {}

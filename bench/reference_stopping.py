@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
-from _peer import row_losses
-from tables import OUT, TABLES, Table, categories, features, write_files
+import pandas as pd
+from tables import OUT, TABLES, Table, gradient_boosting, write_files
 
 SMALL = ("penguins", "cars", "seattle-weather", "loanapp", "401ksubs")
 SETTINGS = ("auto", True)
@@ -49,25 +48,13 @@ def compare(
 ) -> tuple[int, list[tuple[float, float]]]:
     """The training rows, and per setting of :data:`SETTINGS` the holdout log-loss and the
     median seconds to fit."""
-    import pandas as pd
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     train, holdout = pd.read_csv(train_csv), pd.read_csv(holdout_csv)
-    x, x_holdout = categories(features(table, train), features(table, holdout))
-    target = train[table.target].astype(str)
     seconds: dict[object, list[float]] = {setting: [] for setting in SETTINGS}
     losses: dict[object, float] = {}
     for _ in range(repeats):
         for setting in SETTINGS:
-            model = HistGradientBoostingClassifier(
-                categorical_features="from_dtype", early_stopping=setting, random_state=0
-            )
-            started = time.perf_counter()
-            model.fit(x, target)
-            seconds[setting].append(time.perf_counter() - started)
-            proba = model.predict_proba(x_holdout)
-            labels = [str(c) for c in model.classes_]
-            losses[setting] = float(row_losses(holdout[table.target], proba, labels).mean())
+            losses[setting], fit_seconds, _ = gradient_boosting(table, train, holdout, setting)
+            seconds[setting].append(fit_seconds)
     return len(train), [(losses[s], statistics.median(seconds[s])) for s in SETTINGS]
 
 

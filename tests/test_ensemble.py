@@ -270,7 +270,7 @@ def test_auto_keeps_the_stacker_or_greedy_weights_whichever_scores_better_out_of
         return choose_ensemble(*args, references)
 
     stack, auto = chosen("stack"), chosen("auto")
-    candidates = [np.load(folder / "oof.npy") for folder in stack.folders.values()]
+    candidates = [np.load(seeds[0] / "oof.npy") for seeds in stack.folders.values()]
     measured = selection_oof(candidates, rows.target, folds, "log_loss", loaded.ensemble.rounds)
     greedy = score_all("log_loss", rows.target, measured)["log_loss"]
     better = "stack" if stack.scores["log_loss"] <= greedy else "greedy"

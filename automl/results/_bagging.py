@@ -17,52 +17,31 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from automl.data import Dataset
 from automl.errors import TrialFailed
-from automl.metrics import direction
-from automl.results._artifacts import (
-    artifact_key,
-    load_fold_models,
-    load_oof,
-    out_of_fold,
-    save_fold_models,
-)
+from automl.results._artifacts import artifact_key, load_oof, out_of_fold, save_fold_models
 from automl.spec import ModelSpec
 from automl.training import Backend, TrainSettings
-from automl.tuning import Folds, evaluate_spec, record
+from automl.tuning import Folds, evaluate_spec, ranked_trials, record
 
 SEED_STEP = 1000  # seed k trains fold i with the search's seed + k * SEED_STEP + i
 
 
-def ranked_trials(study: optuna.Study, metric: str) -> list[optuna.trial.FrozenTrial]:
-    """The study's complete trials, best first (ties: the earlier first)."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = 1.0 if direction(metric) == "minimize" else -1.0
-    # A complete trial has its value.
-    return sorted(complete, key=lambda t: (sign * cast(float, t.value), t.number))
-
-
-def seed_oofs(folder: Path) -> list[np.ndarray]:
-    """The out-of-fold predictions of ``folder`` and then of each of its other seeds, in seed
-    order (empty: it has none). A seed shaped unlike the first (another search's) ends them."""
-    found: list[np.ndarray] = []
-    while (oof := load_oof(_seed_folder(folder, len(found)))) is not None:
-        if found and oof.shape != found[0].shape:
-            break
-        found.append(oof)
-    return found
-
-
-def bagged_fold_models(folder: Path) -> list[tuple[Any, Any]]:
-    """Every seed's (model, preprocessor) pairs of ``folder``, seed by seed."""
-    seeds = range(len(seed_oofs(folder)))
-    return [pair for k in seeds for pair in load_fold_models(_seed_folder(folder, k))]
+def stored_seeds(folder: Path) -> dict[Path, np.ndarray]:
+    """Each stored seed of the trial in ``folder``, in seed order (``folder`` itself first): its
+    folder and out-of-fold predictions (empty: none are stored). A seed shaped unlike the first
+    (another search's) ends them."""
+    found: dict[Path, np.ndarray] = {}
+    while True:
+        seed = _seed_folder(folder, len(found))
+        oof = load_oof(seed)
+        if oof is None or (found and oof.shape != found[folder].shape):
+            return found
+        found[seed] = oof
 
 
 def bag_best_trial(
@@ -88,7 +67,7 @@ def bag_best_trial(
     trial, folder = best
     spec = ModelSpec.from_dict(trial.user_attrs[record.SPEC])
     needs = float(trial.user_attrs.get(record.SECONDS, 0.0))
-    have = len(seed_oofs(folder))
+    have = len(stored_seeds(folder))
     for k in range(have, seeds):
         end = stop_at()
         if end is not None and end - time.monotonic() < needs:

@@ -13,24 +13,25 @@ import optuna
 from automl.data import Dataset
 from automl.metrics import direction, score_all
 from automl.recipe import EnsembleConfig
-from automl.results._artifacts import artifact_key, keep_only, load_oof
-from automl.results._bagging import bagged_fold_models, ranked_trials, seed_oofs
+from automl.results._artifacts import artifact_key, keep_only, load_fold_models, load_oof
+from automl.results._bagging import stored_seeds
 from automl.results._bundle import Member
 from automl.results._greedy import blend, select_ensemble, selection_oof
 from automl.results._stacking import fit_stacker
 from automl.spec import ModelSpec
-from automl.tuning import Folds, record
+from automl.tuning import Folds, ranked_trials, record
 
 
 @dataclass
 class EnsembleChoice:
     """The chosen ensemble: its method, weights by candidate (greedy) or each candidate's share
-    of the stacker (stack), its out-of-fold scores, the candidates' folders and the stacker."""
+    of the stacker (stack), its out-of-fold scores, each candidate's folders (one per seed of a
+    trial bagged over seeds) and the stacker."""
 
     method: str
     weights: dict[str, float]
     scores: dict[str, float]
-    folders: dict[str, Path]
+    folders: dict[str, list[Path]]
     stacker: Any = None
 
     def describe(self) -> str:
@@ -44,7 +45,7 @@ class EnsembleChoice:
         """Each candidate's fold models, one group per candidate, its weight shared among them."""
         members = []
         for group, (name, weight) in enumerate(self.weights.items()):
-            pairs = bagged_fold_models(self.folders[name])
+            pairs = [pair for folder in self.folders[name] for pair in load_fold_models(folder)]
             share = weight / len(pairs) if self.method == "greedy" else 1.0 / len(pairs)
             members += [Member(model, prep, share, group) for model, prep in pairs]
         return members
@@ -68,30 +69,30 @@ def choose_ensemble(
     longer be candidates are deleted. A stacker uses every candidate and is scored out of fold on
     ``folds``. ``None`` when neither a trial nor a reference has stored predictions.
     """
-    folders: dict[str, Path] = {}
+    folders: dict[str, list[Path]] = {}
     oofs: list[np.ndarray] = []
     seen: set[str] = set()
     for trial in ranked_trials(study, metric):
         key = artifact_key(ModelSpec.from_dict(trial.user_attrs[record.SPEC]).to_json())
         if key in seen:  # a trial run again shares its first run's folder
             continue
-        seeds = seed_oofs(trials_dir / key)
-        if not seeds or seeds[0].shape != (len(dataset), len(dataset.classes)):  # other data
-            continue
+        seeds = stored_seeds(trials_dir / key)
+        if not seeds or seeds[trials_dir / key].shape != (len(dataset), len(dataset.classes)):
+            continue  # another data set's
         seen.add(key)
         name = f"trial {trial.number}" + (f" ({len(seeds)} seeds)" if len(seeds) > 1 else "")
-        folders[name] = trials_dir / key
-        oofs.append(np.asarray(np.mean(seeds, axis=0, dtype=np.float64)))  # the seeds' mean
+        folders[name] = list(seeds)
+        oofs.append(np.asarray(np.mean(list(seeds.values()), axis=0, dtype=np.float64)))  # mean
         if len(folders) == config.candidates:
             break
-    keep_only(trials_dir, [f.name for f in folders.values()])
+    keep_only(trials_dir, [paths[0].name for paths in folders.values()])
     for name, folder in references.items():
         reference_oof = load_oof(folder)
         if reference_oof is not None and reference_oof.shape == (
             len(dataset),
             len(dataset.classes),
         ):
-            folders[name.replace("_", " ")] = folder
+            folders[name.replace("_", " ")] = [folder]
             oofs.append(reference_oof)
     if not folders:
         return None

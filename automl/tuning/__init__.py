@@ -28,6 +28,7 @@ from automl.tuning._study import (
     make_pruner,
     make_sampler,
     open_study,
+    ranked_trials,
     requeue_interrupted,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "open_study",
+    "ranked_trials",
     "record",
     "requeue_interrupted",
     "run_fold",

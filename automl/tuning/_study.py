@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import time
 import warnings
+from typing import cast
 
 import optuna
 from optuna.trial import TrialState
@@ -145,6 +146,15 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
         study.tell(trial.number, state=TrialState.FAIL)
         retry_trial(study, trial)
     return [trial.number for trial in stale]
+
+
+def ranked_trials(study: optuna.Study, metric: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete trials, best first by ``metric``'s direction (ties: the earlier
+    first)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = 1.0 if direction(metric) == "minimize" else -1.0
+    # A complete trial has its value.
+    return sorted(complete, key=lambda t: (sign * cast(float, t.value), t.number))
 
 
 def hide_password(storage: str) -> str:
