@@ -12,7 +12,6 @@ on the table's ``holdout.csv``, which no model saw, by the one per-row log-loss 
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import optuna
 import pandas as pd
 from _peer import row_losses
-from tables import OUT, TABLES
+from tables import TABLES, finished_runs
 
 from automl.data import load_dataset
 from automl.keras import LocalBackend
@@ -38,22 +37,14 @@ METHODS = ("stack", "greedy", "auto")
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, make each table's ensemble with each method, print one row per table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=OUT, help="bench/tables.py's --output")
-    parser.add_argument("--tables", default=None, help="comma-separated (default: every run)")
-    args = parser.parse_args(argv)
-    names = args.tables.split(",") if args.tables else sorted(TABLES)
-    found = [n for n in names if (args.output / n / "run" / "study.db").is_file()]
-    if not found:
-        print(f"methods.py: no finished run of {names} under {args.output}", file=sys.stderr)
-        return 2
+    found = finished_runs(argv, __doc__)
     cells = " | ".join(f"{m} out of fold | {m} holdout" for m in METHODS)
     print(f"| table | {cells} | auto chose |")
     print("|---" * (2 * len(METHODS) + 2) + "|")
-    for name in found:
-        scores = compare(args.output / name, TABLES[name].target)
+    for table_dir in found:
+        scores = compare(table_dir, TABLES[table_dir.name].target)
         row = " | ".join(f"{scores[m][0]:.4f} | {scores[m][1]:.4f}" for m in METHODS)
-        print(f"| {name} | {row} | {scores['auto'][2]} |", flush=True)
+        print(f"| {table_dir.name} | {row} | {scores['auto'][2]} |", flush=True)
     return 0
 
 

@@ -72,6 +72,7 @@ from _peer import (
 
 import automl
 from automl.events import Progress, TrialEnd
+from automl.run import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench/out/tables"
@@ -265,6 +266,23 @@ def run_table(table: Table, folder: Path, budget: float, preset: str | None,
         clock.moments.append((row.automl_seconds, "ensemble", float(ensemble["log_loss"].iloc[0])))
     first_at_hgb_level(row, clock)
     return row
+
+
+def finished_runs(argv: list[str] | None, doc: str) -> list[Path]:
+    """For a script that reads finished runs of this bench: parse its ``--output`` (this
+    bench's) and ``--tables`` (default: every table), and return the folders of the named tables
+    that hold a run; exit with status 2 when none does."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=OUT, help="bench/tables.py's --output")
+    parser.add_argument("--tables", default=None, help="comma-separated (default: every run)")
+    args = parser.parse_args(argv)
+    names = args.tables.split(",") if args.tables else sorted(TABLES)
+    found = [
+        args.output / n for n in names if RunFolder(args.output / n / "run").study_db.is_file()
+    ]
+    if not found:
+        parser.error(f"no finished run of {', '.join(names)} under {args.output}")
+    return found
 
 
 def write_files(table: Table, folder: Path) -> tuple[Path, Path]:

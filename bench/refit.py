@@ -1,0 +1,90 @@
+"""The final model with its references refitted on every search row, on finished runs of
+``bench/tables.py``.
+
+A run's ensemble holds one gradient boosting and one extra-trees model per fold, each fitted on
+``(folds - 1) / folds`` of the search rows. Fitting each reference once on every search row
+(AutoGluon's "refit full") gives it more rows, while the ensemble keeps the weights (or the
+stacker) chosen on the fold models' out-of-fold predictions. For each table's run
+(``<output>/<table>/run``), this prints the final model's log-loss on the table's
+``holdout.csv``, which no model saw, and the same model with its references refitted; the
+networks' fold models are kept as they are.
+
+    .venv/bin/python bench/refit.py [--output bench/out/tables] [--tables loanapp,...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pandas as pd
+from _peer import row_losses
+from tables import TABLES, finished_runs
+
+from automl.data import Dataset, fit_transform, load_dataset
+from automl.recipe import Recipe, load_recipe
+from automl.results import Member, ModelBundle, references
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, refit each run's references, print one row per table."""
+    found = finished_runs(argv, __doc__)
+    print("| table | ensemble | holdout log-loss | references refitted | ratio |")
+    print("|---|---|---|---|---|")
+    for table_dir in found:
+        name = table_dir.name
+        bundle = ModelBundle.load(table_dir / "run" / "best")
+        holdout = pd.read_csv(table_dir / "holdout.csv")
+        recipe = load_recipe(table_dir / "run" / "recipe.yaml")
+        rows = search_rows(recipe, table_dir / "run")
+        refitted = refit_references(bundle, rows, recipe)
+        target = TABLES[name].target
+        before, after = (holdout_loss(b, holdout, target) for b in (bundle, refitted))
+        method = bundle.info.get("ensemble_method")
+        print(f"| {name} | {method} | {before:.4f} | {after:.4f} | {after / before:.3f} |")
+    return 0
+
+
+def search_rows(recipe: Recipe, run_dir: Path) -> Dataset:
+    """The rows the run in ``run_dir`` searched on: its table less the run's own holdout."""
+    cwd = Path.cwd()
+    os.chdir(run_dir)  # the recipe names its table relative to the run folder
+    try:
+        rows, _ = load_dataset(recipe.data).split_holdout(recipe.data.holdout, recipe.search.seed)
+    finally:
+        os.chdir(cwd)
+    return rows
+
+
+def refit_references(bundle: ModelBundle, rows: Dataset, recipe: Recipe) -> ModelBundle:
+    """``bundle`` with each group of fold models of one of ``recipe``'s references replaced by
+    one model of the same settings fitted on ``rows``, with the group's weight (under a stacker,
+    the stacker's)."""
+    makers = {type(r.make()).__name__: r.make for r in references(recipe)}
+    groups: dict[int, list[Member]] = {}
+    for member in bundle.members:
+        groups.setdefault(member.group, []).append(member)
+    members = []
+    for group, folds in groups.items():
+        kind = type(folds[0].model).__name__
+        if kind not in makers:
+            members += folds
+            continue
+        preprocessor, (x,) = fit_transform(rows.schema, rows.features)
+        model = makers[kind]().fit(x, rows.target, sample_weight=rows.weights)
+        weight = 1.0 if bundle.stacker is not None else sum(m.weight for m in folds)
+        members.append(Member(model, preprocessor, weight, group))
+    return ModelBundle(members, bundle.classes, bundle.schema, stacker=bundle.stacker)
+
+
+def holdout_loss(bundle: ModelBundle, holdout: pd.DataFrame, target: str) -> float:
+    """The bundle's mean per-row log-loss on ``holdout``."""
+    proba = bundle.predict_proba(holdout[list(bundle.schema.columns)])
+    return float(row_losses(holdout[target], proba, [str(c) for c in bundle.classes]).mean())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
