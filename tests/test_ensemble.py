@@ -28,6 +28,7 @@ from automl.results import (
     bag_best_trial,
     choose_ensemble,
     fit_stacker,
+    references,
     select_ensemble,
     selection_oof,
     stacked_proba,
@@ -215,6 +216,36 @@ def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp
     row = stacked.leaderboard[stacked.leaderboard["state"] == "ensemble"].iloc[0]
     assert row["architecture"].startswith("stacked: ")
     _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)
+
+
+def test_refitted_references_are_one_model_each_fitted_on_every_search_row(ensembled) -> None:
+    recipe, _ = ensembled
+    stacked = {**recipe, "ensemble": {**recipe["ensemble"], "method": "stack"}}  # every candidate
+    refitting = {**stacked, "ensemble": {**stacked["ensemble"], "refit_references": True}}
+    result = search(refitting, trials=1)
+    manifest = json.loads((result.run_dir / "best" / "bundle.json").read_text())
+    names = list(manifest["ensemble"])
+    refitted = manifest["refitted_references"]
+    assert refitted == ["extra trees", "reference"]
+    groups = [entry["group"] for entry in manifest["members"]]
+    loaded = load_recipe(refitting)
+    rows, holdout = load_dataset(loaded.data).split_holdout(loaded.data.holdout, loaded.search.seed)
+    for reference in references(loaded):
+        group = names.index(reference.name.replace("_", " "))
+        assert groups.count(group) == 1  # one model in place of one per fold
+        member = next(m for m in result.best.members if m.group == group)
+        preprocessor, (x,) = fit_transform(rows.schema, rows.features)
+        alone = reference.make().fit(x, rows.target, sample_weight=rows.weights)
+        np.testing.assert_allclose(
+            member.model.predict_proba(member.preprocessor.transform(holdout.features)),
+            alone.predict_proba(preprocessor.transform(holdout.features)),
+        )
+    assert result.holdout is not None
+    folds_again = search(stacked, trials=1)  # turned off: the bundle is made again, of fold models
+    manifest = json.loads((folds_again.run_dir / "best" / "bundle.json").read_text())
+    assert manifest["refitted_references"] == []
+    groups = [entry["group"] for entry in manifest["members"]]
+    assert groups.count(list(manifest["ensemble"]).index("reference")) == 2
 
 
 def _class_blind_candidates(seed: int) -> tuple[list[np.ndarray], np.ndarray]:

@@ -194,6 +194,13 @@ def test_the_reserve_grows_with_what_the_run_measures(tmp_path: Path) -> None:
     )  # the best trial's 12 s again for each of two more seeds, which must end before the rest
     assert bagged.reserve() == pytest.approx(WRITING_SECONDS + READ_BACK * 9.0 + 2 * 12.0)
     assert bagged.bagging_end() == pytest.approx(160.0 - WRITING_SECONDS - READ_BACK * 9.0)
+    fitted = {record.SECONDS: 10.0, record.WRITE_SECONDS: 4.0, record.FOLD_VALUES: [0.5, 0.5]}
+    study.set_user_attr("reference", fitted)  # 6 s of fitting on 2 folds
+    refit = load_recipe(with_reference, {"ensemble.refit_references": True})
+    refitting = CallBudget(160.0, refit, study, kept_seconds=[1.0, 3.0, 2.0])
+    assert refitting.reserve() == pytest.approx(
+        WRITING_SECONDS + READ_BACK * 9.0 + REFIT_PER_FOLD * 3.0
+    )
     (tmp_path / "run.json").write_text(json.dumps({"seconds": {"final_model": 40.0}}))
     continued = CallBudget.start(ensemble, RunFolder(tmp_path), began=0.0)
     assert continued.reserve() == WRITING_SECONDS + 40.0  # the last call's final model

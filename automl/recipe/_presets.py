@@ -38,14 +38,14 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "good": {
         "search": {"timeout": "10m", "trials": None},
         "training": {"final_model": "ensemble"},
-        "ensemble": {"method": "auto"},
+        "ensemble": {"method": "auto", "refit_references": True},
         "reference": {"enabled": True},
         "extra_trees": {"enabled": True},
     },
     "best": {
         "search": {"timeout": "1h", "trials": None},
         "training": {"final_model": "ensemble", "max_epochs": 100},
-        "ensemble": {"method": "auto", "candidates": 20, "seeds": 3},
+        "ensemble": {"method": "auto", "candidates": 20, "seeds": 3, "refit_references": True},
         "reference": {"enabled": True},
         "extra_trees": {"enabled": True},
     },

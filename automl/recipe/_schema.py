@@ -197,6 +197,11 @@ class EnsembleConfig(Section):
         description="the best trial is trained this many times with other seeds, and the "
         "ensemble averages them (bagging over seeds; 1: off)",
     )
+    refit_references: bool = Field(
+        False,
+        description="a reference in the final model is fitted once on every search row instead "
+        "of kept as its fold models; its weight (or the stacker) is the one chosen out of fold",
+    )
 
 
 class DataConfig(Section):

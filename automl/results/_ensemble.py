@@ -3,6 +3,7 @@ out-of-fold predictions each candidate stored (see :func:`automl.results.keep_tr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,25 @@ class EnsembleChoice:
             return "stacked: " + ", ".join(f"{n} {w:.2g}" for n, w in self.weights.items())
         return " + ".join(f"{name} x{weight:.2g}" for name, weight in self.weights.items())
 
-    def members(self) -> list[Member]:
-        """Each candidate's fold models, one group per candidate, its weight shared among them."""
+    def members(self, refitted: Mapping[str, tuple[Any, Any]] | None = None) -> list[Member]:
+        """Each candidate's fold models, one group per candidate, its weight shared among them;
+        a candidate named in ``refitted`` is instead its one (model, preprocessor) pair there,
+        fitted on every search row."""
+        refitted = refitted or {}
         members = []
         for group, (name, weight) in enumerate(self.weights.items()):
-            pairs = [pair for folder in self.folders[name] for pair in load_fold_models(folder)]
+            if name in refitted:
+                pairs = [refitted[name]]
+            else:
+                pairs = [pair for folder in self.folders[name] for pair in load_fold_models(folder)]
             share = weight / len(pairs) if self.method == "greedy" else 1.0 / len(pairs)
             members += [Member(model, prep, share, group) for model, prep in pairs]
         return members
+
+
+def candidate_name(reference: str) -> str:
+    """The ensemble's name for the candidate of the reference named ``reference``."""
+    return reference.replace("_", " ")
 
 
 def choose_ensemble(
@@ -92,7 +104,7 @@ def choose_ensemble(
             len(dataset),
             len(dataset.classes),
         ):
-            folders[name.replace("_", " ")] = [folder]
+            folders[candidate_name(name)] = [folder]
             oofs.append(reference_oof)
     if not folders:
         return None

@@ -15,11 +15,14 @@ from automl.errors import UserError
 from automl.metrics import score_all
 from automl.recipe import Recipe
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, read_manifest
-from automl.results._ensemble import EnsembleChoice, choose_ensemble
+from automl.results._ensemble import EnsembleChoice, candidate_name, choose_ensemble
 from automl.results._leaderboard import ENSEMBLE_ATTR
+from automl.results._references import Reference, fit_reference, references
 from automl.spec import ModelSpec
 from automl.training import Backend, DistributedTable, TrainSettings
 from automl.tuning import Folds, evaluate_spec, record
+
+REFITTED = "refitted_references"  # bundle info: the references fitted on every search row
 
 
 def train_final(
@@ -84,7 +87,8 @@ def best_bundle(
         return None, None
     weights, method = (choice.weights, choice.method) if choice else (None, None)
     number = best_trial.number if best_trial is not None else None
-    kept = _existing_bundle(folder, number, mode, method, weights)
+    refits = _refitted_references(recipe, choice)
+    kept = _existing_bundle(folder, number, mode, method, weights, sorted(refits))
     if kept is not None:
         return kept, kept.info.get("holdout")
     bundle = _new_bundle(recipe, best_trial, choice, search_rows, folds, backend, settings)
@@ -110,8 +114,9 @@ def _new_bundle(
     the two is given)."""
     mode, metric = recipe.training.final_model, recipe.search.metric
     spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC]) if best_trial else None
+    refits = _refitted_references(recipe, choice)
     if choice is not None:
-        members = choice.members()
+        members = choice.members({n: fit_reference(r, search_rows) for n, r in refits.items()})
         cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
         architecture = choice.describe()
     else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
@@ -127,12 +132,22 @@ def _new_bundle(
         "final_model": mode,
         "ensemble": choice.weights if choice else None,
         "ensemble_method": choice.method if choice else None,
+        REFITTED: sorted(refits),
         **_described(recipe, spec, architecture, typical_row(search_rows.features), cv),
     }
     stacker = choice.stacker if choice is not None else None
     return ModelBundle(
         members, search_rows.classes, search_rows.schema, recipe.data.id, info, stacker
     )
+
+
+def _refitted_references(recipe: Recipe, choice: EnsembleChoice | None) -> dict[str, Reference]:
+    """The references of the chosen ensemble that the final model fits on every search row
+    (``ensemble.refit_references``), by candidate name."""
+    if choice is None or not recipe.ensemble.refit_references:
+        return {}
+    named = {candidate_name(reference.name): reference for reference in references(recipe)}
+    return {name: named[name] for name in choice.weights if name in named}
 
 
 def table_bundle(
@@ -148,7 +163,7 @@ def table_bundle(
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None, None
     best_trial, metric = study.best_trial, recipe.search.metric
-    kept = _existing_bundle(folder, best_trial.number, "refit", None, None)
+    kept = _existing_bundle(folder, best_trial.number, "refit", None, None, [])
     if kept is not None:
         return kept, kept.info.get("holdout")
     spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
@@ -193,7 +208,12 @@ def _described(
 
 
 def _existing_bundle(
-    folder: Path, trial: int | None, mode: str, method: str | None, weights: dict[str, float] | None
+    folder: Path,
+    trial: int | None,
+    mode: str,
+    method: str | None,
+    weights: dict[str, float] | None,
+    refitted: list[str],
 ) -> ModelBundle | None:
     """The saved bundle, when it already holds this final model; ``None`` when there is none, or
     one of an older format or damaged (the run writes it again)."""
@@ -204,6 +224,8 @@ def _existing_bundle(
         if (manifest.get("trial"), manifest.get("final_model")) != (trial, mode):
             return None
         if (manifest.get("ensemble_method"), manifest.get("ensemble")) != (method, weights):
+            return None
+        if manifest.get(REFITTED, []) != refitted:
             return None
         return ModelBundle.load(folder)
     except UserError:

@@ -105,6 +105,12 @@ def _extra_trees(config: ExtraTreesConfig, seed: int) -> Reference:
     return Reference(EXTRA_TREES_ATTR, description, make)
 
 
+def fit_reference(reference: Reference, rows: Dataset) -> tuple[Any, Any]:
+    """``reference`` fitted on ``rows`` (with their weights), and its preprocessor."""
+    preprocessor, (x,) = fit_transform(rows.schema, rows.features)
+    return reference.make().fit(x, rows.target, sample_weight=rows.weights), preprocessor
+
+
 def ensure_reference(
     study: optuna.Study,
     dataset: Dataset,
@@ -124,12 +130,9 @@ def ensure_reference(
     started = time.perf_counter()
     pairs, probas, fold_scores = [], [], []
     for train_rows, valid_rows in folds:
-        train, valid = dataset.rows(train_rows), dataset.rows(valid_rows)
-        preprocessor, (x_train, x_valid) = fit_transform(
-            dataset.schema, train.features, valid.features
-        )
-        model = reference.make().fit(x_train, train.target, sample_weight=train.weights)
-        proba = model.predict_proba(x_valid)
+        valid = dataset.rows(valid_rows)
+        model, preprocessor = fit_reference(reference, dataset.rows(train_rows))
+        proba = model.predict_proba(preprocessor.transform(valid.features))
         probas.append(proba)
         fold_scores.append(score_all(metric, valid.target, proba))
         pairs.append((model, preprocessor))

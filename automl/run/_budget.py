@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 
@@ -29,8 +30,9 @@ class CallBudget:
 
     ``deadline`` is a :func:`time.monotonic` time (``None``: no time budget). The reserve for the
     final model grows with what the run measures: the best trial's seconds per fold (a refit),
-    the seconds spent writing each kept trial's fold models (an ensemble reads them back), and
-    the final model's seconds in the run's last call (``run.json``), when it is continued. An
+    the seconds spent writing each kept trial's fold models (an ensemble reads them back), each
+    reference's seconds per fold when the final model fits it on every search row, and the final
+    model's seconds in the run's last call (``run.json``), when it is continued. An
     ensemble that bags the best trial over seeds (``ensemble.seeds``) keeps back that trial's
     seconds for each other seed.
     :meth:`remeasure` takes those figures in; between calls of it, :meth:`trials_end` (asked
@@ -74,12 +76,28 @@ class CallBudget:
         end = self.trials_end()
         return None if end is None else end - time.monotonic()
 
+    def _reference_rows(self) -> list[dict[str, Any]]:
+        """The study's rows of the references that join the ensemble (empty before any)."""
+        if not self.recipe.ensemble.reference or self.study is None:
+            return []
+        return [self.study.user_attrs.get(r.name) or {} for r in references(self.recipe)]
+
     def _references_written(self) -> float:
         """Seconds the references that join the ensemble took to write their fold models."""
-        if not self.recipe.ensemble.reference or self.study is None:
+        return sum(float(row.get(record.WRITE_SECONDS, 0.0)) for row in self._reference_rows())
+
+    def _references_refit(self) -> float:
+        """Seconds fitting the references once on every search row (``ensemble.refit_references``),
+        from each one's seconds per fold."""
+        if not self.recipe.ensemble.refit_references:
             return 0.0
-        rows = [self.study.user_attrs.get(r.name) or {} for r in references(self.recipe)]
-        return sum(float(row.get(record.WRITE_SECONDS, 0.0)) for row in rows)
+        seconds = 0.0
+        for row in self._reference_rows():
+            training = float(row.get(record.SECONDS, 0.0)) - float(
+                row.get(record.WRITE_SECONDS, 0.0)
+            )
+            seconds += REFIT_PER_FOLD * training / (len(row.get(record.FOLD_VALUES, [])) or 1)
+        return seconds
 
     def bagging_end(self) -> float | None:
         """The monotonic time by which bagging over seeds must stop (``None``: no time budget),
@@ -90,7 +108,7 @@ class CallBudget:
 
     def _final_model(self) -> float:
         if self.recipe.training.final_model == "ensemble":
-            return self._read_back() + self._bagging()
+            return self._read_back() + self._bagging() + self._references_refit()
         best = self._best_trial()
         if best is None:
             return 0.0
