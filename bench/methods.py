@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import optuna
 import pandas as pd
 from _peer import row_losses
-from tables import TABLES, finished_runs
+from tables import TABLES, finished_runs, runs_parser
 
 from automl.data import load_dataset
 from automl.keras import LocalBackend
@@ -37,7 +37,8 @@ METHODS = ("stack", "greedy", "auto")
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, make each table's ensemble with each method, print one row per table."""
-    found = finished_runs(argv, __doc__)
+    parser = runs_parser(__doc__)
+    found = finished_runs(parser, parser.parse_args(argv))
     cells = " | ".join(f"{m} out of fold | {m} holdout" for m in METHODS)
     print(f"| table | {cells} | auto chose |")
     print("|---" * (2 * len(METHODS) + 2) + "|")

@@ -7,9 +7,11 @@ A run's ensemble holds one gradient boosting and one extra-trees model per fold,
 stacker) chosen on the fold models' out-of-fold predictions. For each table's run
 (``<output>/<table>/run``), this prints the final model's log-loss on the table's
 ``holdout.csv``, which no model saw, and the same model with its references refitted; the
-networks' fold models are kept as they are.
+networks' fold models are kept as they are. ``--quality`` reads a finished ``bench/quality.py``
+run instead (its ``--output``), scored on that run's own holdout, which is the bench's.
 
     .venv/bin/python bench/refit.py [--output bench/out/tables] [--tables loanapp,...]
+    .venv/bin/python bench/refit.py --quality bench/out/quality
 """
 
 from __future__ import annotations
@@ -22,41 +24,66 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pandas as pd
 from _peer import row_losses
-from tables import TABLES, finished_runs
+from tables import TABLES, finished_runs, runs_parser
 
 from automl.data import Dataset, fit_transform, load_dataset
+from automl.metrics import score_all
 from automl.recipe import Recipe, load_recipe
 from automl.results import Member, ModelBundle, references
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, refit each run's references, print one row per table."""
-    found = finished_runs(argv, __doc__)
-    print("| table | ensemble | holdout log-loss | references refitted | ratio |")
+    """Parse arguments, refit each run's references, print one row per run."""
+    parser = runs_parser(__doc__)
+    parser.add_argument(
+        "--quality",
+        type=Path,
+        default=None,
+        help="a bench/quality.py --output instead, scored on its run's own holdout (the bench's)",
+    )
+    args = parser.parse_args(argv)
+    print("| run | ensemble | holdout log-loss | references refitted | ratio |")
     print("|---|---|---|---|---|")
-    for table_dir in found:
-        name = table_dir.name
+    if args.quality is not None:
+        recipe = load_recipe(args.quality / "recipe.yaml")
+        rows, holdout = split_rows(recipe, args.quality)
+        if holdout is None:
+            parser.error(f"{args.quality}: the run kept no holdout (data.holdout: 0)")
+        bundle = ModelBundle.load(args.quality / "best")
+        refitted = refit_references(bundle, rows, recipe)
+        before, after = (
+            score_all("log_loss", holdout.target, b.predict_proba(holdout.features))["log_loss"]
+            for b in (bundle, refitted)
+        )
+        print_row(recipe.name, bundle, before, after)
+        return 0
+    for table_dir in finished_runs(parser, args):
         bundle = ModelBundle.load(table_dir / "run" / "best")
         holdout = pd.read_csv(table_dir / "holdout.csv")
         recipe = load_recipe(table_dir / "run" / "recipe.yaml")
-        rows = search_rows(recipe, table_dir / "run")
+        rows, _ = split_rows(recipe, table_dir / "run")
         refitted = refit_references(bundle, rows, recipe)
-        target = TABLES[name].target
+        target = TABLES[table_dir.name].target
         before, after = (holdout_loss(b, holdout, target) for b in (bundle, refitted))
-        method = bundle.info.get("ensemble_method")
-        print(f"| {name} | {method} | {before:.4f} | {after:.4f} | {after / before:.3f} |")
+        print_row(table_dir.name, bundle, before, after)
     return 0
 
 
-def search_rows(recipe: Recipe, run_dir: Path) -> Dataset:
-    """The rows the run in ``run_dir`` searched on: its table less the run's own holdout."""
+def print_row(name: str, bundle: ModelBundle, before: float, after: float) -> None:
+    """One Markdown row: the run, its ensemble method, both holdout log-losses, their ratio."""
+    method = bundle.info.get("ensemble_method")
+    print(f"| {name} | {method} | {before:.4f} | {after:.4f} | {after / before:.3f} |", flush=True)
+
+
+def split_rows(recipe: Recipe, run_dir: Path) -> tuple[Dataset, Dataset | None]:
+    """The rows the run in ``run_dir`` searched on, and the run's own holdout (``None``: it kept
+    none)."""
     cwd = Path.cwd()
     os.chdir(run_dir)  # the recipe names its table relative to the run folder
     try:
-        rows, _ = load_dataset(recipe.data).split_holdout(recipe.data.holdout, recipe.search.seed)
+        return load_dataset(recipe.data).split_holdout(recipe.data.holdout, recipe.search.seed)
     finally:
         os.chdir(cwd)
-    return rows
 
 
 def refit_references(bundle: ModelBundle, rows: Dataset, recipe: Recipe) -> ModelBundle:

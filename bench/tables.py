@@ -268,14 +268,18 @@ def run_table(table: Table, folder: Path, budget: float, preset: str | None,
     return row
 
 
-def finished_runs(argv: list[str] | None, doc: str) -> list[Path]:
-    """For a script that reads finished runs of this bench: parse its ``--output`` (this
-    bench's) and ``--tables`` (default: every table), and return the folders of the named tables
-    that hold a run; exit with status 2 when none does."""
+def runs_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a script that reads finished runs of this bench: ``--output`` (this
+    bench's) and ``--tables`` (default: every table); see :func:`finished_runs`."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUT, help="bench/tables.py's --output")
     parser.add_argument("--tables", default=None, help="comma-separated (default: every run)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def finished_runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Path]:
+    """The folders of the tables ``args`` names (see :func:`runs_parser`) that hold a run; exit
+    with status 2 when none does."""
     names = args.tables.split(",") if args.tables else sorted(TABLES)
     found = [
         args.output / n for n in names if RunFolder(args.output / n / "run").study_db.is_file()
