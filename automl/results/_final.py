@@ -91,7 +91,7 @@ def best_bundle(
     kept = _existing_bundle(folder, number, mode, method, weights, sorted(refits))
     if kept is not None:
         return kept, kept.info.get("holdout")
-    bundle = _new_bundle(recipe, best_trial, choice, search_rows, folds, backend, settings)
+    bundle = _new_bundle(recipe, best_trial, choice, refits, search_rows, folds, backend, settings)
     scores = holdout_scores(bundle, holdout, metric) if holdout else None
     bundle.info["holdout"] = scores
     if choice is not None:
@@ -105,16 +105,17 @@ def _new_bundle(
     recipe: Recipe,
     best_trial: FrozenTrial | None,
     choice: EnsembleChoice | None,
+    refits: dict[str, Reference],
     search_rows: Dataset,
     folds: Folds,
     backend: Backend,
     settings: TrainSettings,
 ) -> ModelBundle:
-    """The bundle of the chosen ensemble's members, or of the best trial trained again (one of
-    the two is given)."""
+    """The bundle of the chosen ensemble's members (``refits``: its references fitted on every
+    search row, by candidate name), or of the best trial trained again (one of the two is
+    given)."""
     mode, metric = recipe.training.final_model, recipe.search.metric
     spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC]) if best_trial else None
-    refits = _refitted_references(recipe, choice)
     if choice is not None:
         members = choice.members({n: fit_reference(r, search_rows) for n, r in refits.items()})
         cv = {"metric": metric, "mean": choice.scores[metric], "std": None}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,13 +92,7 @@ class CallBudget:
         from each one's seconds per fold."""
         if not self.recipe.ensemble.refit_references:
             return 0.0
-        seconds = 0.0
-        for row in self._reference_rows():
-            training = float(row.get(record.SECONDS, 0.0)) - float(
-                row.get(record.WRITE_SECONDS, 0.0)
-            )
-            seconds += REFIT_PER_FOLD * training / (len(row.get(record.FOLD_VALUES, [])) or 1)
-        return seconds
+        return sum(_refit_seconds(row) for row in self._reference_rows())
 
     def bagging_end(self) -> float | None:
         """The monotonic time by which bagging over seeds must stop (``None``: no time budget),
@@ -110,10 +105,7 @@ class CallBudget:
         if self.recipe.training.final_model == "ensemble":
             return self._read_back() + self._bagging() + self._references_refit()
         best = self._best_trial()
-        if best is None:
-            return 0.0
-        folds = len(best.user_attrs.get(record.FOLD_VALUES, [])) or 1
-        return REFIT_PER_FOLD * float(best.user_attrs.get(record.SECONDS, 0.0)) / folds
+        return 0.0 if best is None else _refit_seconds(best.user_attrs)
 
     def _read_back(self) -> float:
         """An ensemble's seconds reading its candidates' fold models back and predicting."""
@@ -132,6 +124,13 @@ class CallBudget:
             return self.study.best_trial if self.study is not None else None
         except ValueError:  # no trial has completed yet
             return None
+
+
+def _refit_seconds(row: Mapping[str, Any]) -> float:
+    """Seconds to fit once on every search row the model of a trial's or a reference's record
+    ``row``: its fitting seconds per fold (its seconds less any spent writing fold models)."""
+    fitting = float(row.get(record.SECONDS, 0.0)) - float(row.get(record.WRITE_SECONDS, 0.0))
+    return REFIT_PER_FOLD * fitting / (len(row.get(record.FOLD_VALUES, [])) or 1)
 
 
 def _last_final_seconds(folder: RunFolder) -> float:
