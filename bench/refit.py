@@ -26,10 +26,10 @@ import pandas as pd
 from _peer import row_losses
 from tables import TABLES, finished_runs, runs_parser
 
-from automl.data import Dataset, fit_transform, load_dataset
+from automl.data import Dataset, load_dataset
 from automl.metrics import score_all
 from automl.recipe import Recipe, load_recipe
-from automl.results import Member, ModelBundle, references
+from automl.results import Member, ModelBundle, candidate_name, fit_reference, references
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,21 +87,21 @@ def split_rows(recipe: Recipe, run_dir: Path) -> tuple[Dataset, Dataset | None]:
 
 
 def refit_references(bundle: ModelBundle, rows: Dataset, recipe: Recipe) -> ModelBundle:
-    """``bundle`` with each group of fold models of one of ``recipe``'s references replaced by
-    one model of the same settings fitted on ``rows``, with the group's weight (under a stacker,
-    the stacker's)."""
-    makers = {type(r.make()).__name__: r.make for r in references(recipe)}
+    """``bundle`` with the fold models of each of ``recipe``'s references among its candidates
+    replaced by that reference fitted on ``rows``, with the group's weight (under a stacker, the
+    stacker's), as ``ensemble.refit_references`` makes it."""
+    named = {candidate_name(reference.name): reference for reference in references(recipe)}
+    candidates = list(bundle.info["ensemble"])  # group k holds candidate k's fold models
     groups: dict[int, list[Member]] = {}
     for member in bundle.members:
         groups.setdefault(member.group, []).append(member)
     members = []
     for group, folds in groups.items():
-        kind = type(folds[0].model).__name__
-        if kind not in makers:
+        reference = named.get(candidates[group])
+        if reference is None:
             members += folds
             continue
-        preprocessor, (x,) = fit_transform(rows.schema, rows.features)
-        model = makers[kind]().fit(x, rows.target, sample_weight=rows.weights)
+        model, preprocessor = fit_reference(reference, rows)
         weight = 1.0 if bundle.stacker is not None else sum(m.weight for m in folds)
         members.append(Member(model, preprocessor, weight, group))
     return ModelBundle(members, bundle.classes, bundle.schema, stacker=bundle.stacker)

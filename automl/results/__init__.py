@@ -17,7 +17,7 @@ from automl.results._artifacts import (
 )
 from automl.results._bagging import bag_best_trial
 from automl.results._bundle import BUNDLE_FILE, Member, ModelBundle, verify_bundle
-from automl.results._ensemble import EnsembleChoice, choose_ensemble
+from automl.results._ensemble import EnsembleChoice, candidate_name, choose_ensemble
 from automl.results._final import best_bundle, holdout_scores, table_bundle, train_final
 from automl.results._greedy import Selection, select_ensemble, selection_oof
 from automl.results._importance import feature_importance
@@ -29,7 +29,7 @@ from automl.results._leaderboard import (
     to_markdown,
 )
 from automl.results._outcome import SearchResult
-from automl.results._references import Reference, ensure_reference, references
+from automl.results._references import Reference, ensure_reference, fit_reference, references
 from automl.results._stacking import Stacking, fit_stacker, stacked_proba
 from automl.results._upgrade import upgrade_bundle
 
@@ -48,9 +48,11 @@ __all__ = [
     "bag_best_trial",
     "best_bundle",
     "build_leaderboard",
+    "candidate_name",
     "choose_ensemble",
     "ensure_reference",
     "feature_importance",
+    "fit_reference",
     "fit_stacker",
     "format_cell",
     "holdout_scores",
