@@ -1,16 +1,19 @@
-"""The final model with its references refitted on every search row, on finished runs of
+"""The final model with its references refitted on every row, on finished runs of
 ``bench/tables.py``.
 
 A run's ensemble holds one gradient boosting and one extra-trees model per fold, each fitted on
-``(folds - 1) / folds`` of the search rows. Fitting each reference once on every search row
-(AutoGluon's "refit full") gives it more rows, while the ensemble keeps the weights (or the
-stacker) chosen on the fold models' out-of-fold predictions. For each table's run
+``(folds - 1) / folds`` of the search rows. Fitting each reference once on every row of
+``train.csv``, the search rows and the run's own holdout (AutoGluon's "refit full"), gives it
+more rows, while the ensemble keeps the weights (or the stacker) chosen on the fold models'
+out-of-fold predictions; ``--search-rows`` fits it on the search rows only. For each table's run
 (``<output>/<table>/run``), this prints the final model's log-loss on the table's
 ``holdout.csv``, which no model saw, and the same model with its references refitted; the
 networks' fold models are kept as they are. ``--quality`` reads a finished ``bench/quality.py``
-run instead (its ``--output``), scored on that run's own holdout, which is the bench's.
+run instead (its ``--output``), scored on that run's own holdout, which is the bench's, so its
+references are refitted on the search rows only.
 
     .venv/bin/python bench/refit.py [--output bench/out/tables] [--tables loanapp,...]
+        [--search-rows]
     .venv/bin/python bench/refit.py --quality bench/out/quality
 """
 
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a bench/quality.py --output instead, scored on its run's own holdout (the bench's)",
     )
+    parser.add_argument(
+        "--search-rows", action="store_true", help="refit on the search rows, not the holdout's"
+    )
     args = parser.parse_args(argv)
     print("| run | ensemble | holdout log-loss | references refitted | ratio |")
     print("|---|---|---|---|---|")
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if holdout is None:
             parser.error(f"{args.quality}: the run kept no holdout (data.holdout: 0)")
         bundle = ModelBundle.load(args.quality / "best")
-        refitted = refit_references(bundle, rows, recipe)
+        refitted = refit_references(bundle, rows, recipe)  # the run's holdout scores it
         before, after = (
             score_all("log_loss", holdout.target, b.predict_proba(holdout.features))["log_loss"]
             for b in (bundle, refitted)
@@ -61,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         bundle = ModelBundle.load(table_dir / "run" / "best")
         holdout = pd.read_csv(table_dir / "holdout.csv")
         recipe = load_recipe(table_dir / "run" / "recipe.yaml")
-        rows, _ = split_rows(recipe, table_dir / "run")
+        rows, run_holdout = split_rows(recipe, table_dir / "run")
+        if run_holdout is not None and not args.search_rows:
+            rows = rows.joined(run_holdout)
         refitted = refit_references(bundle, rows, recipe)
         target = TABLES[table_dir.name].target
         before, after = (holdout_loss(b, holdout, target) for b in (bundle, refitted))

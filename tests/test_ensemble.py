@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -26,8 +27,10 @@ from automl.results import (
     ModelBundle,
     artifact_key,
     bag_best_trial,
+    candidate_name,
     choose_ensemble,
     fit_stacker,
+    load_fold_models,
     references,
     select_ensemble,
     selection_oof,
@@ -218,32 +221,43 @@ def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp
     _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)
 
 
-def test_refitted_references_are_one_model_each_fitted_on_every_search_row(ensembled) -> None:
+def test_refitted_references_are_one_model_each_fitted_on_every_row(ensembled) -> None:
     recipe, _ = ensembled
     stacked = {**recipe, "ensemble": {**recipe["ensemble"], "method": "stack"}}  # every candidate
     refitting = {**stacked, "ensemble": {**stacked["ensemble"], "refit_references": True}}
     result = search(refitting, trials=1)
     manifest = json.loads((result.run_dir / "best" / "bundle.json").read_text())
     names = list(manifest["ensemble"])
-    refitted = manifest["refitted_references"]
-    assert refitted == ["extra trees", "reference"]
+    assert manifest["refitted_references"] == ["extra trees", "reference"]
     groups = [entry["group"] for entry in manifest["members"]]
     loaded = load_recipe(refitting)
-    rows, holdout = load_dataset(loaded.data).split_holdout(loaded.data.holdout, loaded.search.seed)
+    table = load_dataset(loaded.data)
+    search_rows, holdout = table.split_holdout(loaded.data.holdout, loaded.search.seed)
+    assert holdout is not None and manifest["refitted_rows"] == len(table)
+    every_row = search_rows.joined(holdout)  # the holdout's rows after the search's
+    with_fold_models = []  # the ensemble the holdout scored: the references' fold models
     for reference in references(loaded):
-        group = names.index(reference.name.replace("_", " "))
+        group = names.index(candidate_name(reference.name))
         assert groups.count(group) == 1  # one model in place of one per fold
         member = next(m for m in result.best.members if m.group == group)
-        preprocessor, (x,) = fit_transform(rows.schema, rows.features)
-        alone = reference.make().fit(x, rows.target, sample_weight=rows.weights)
+        preprocessor, (x,) = fit_transform(every_row.schema, every_row.features)
+        alone = reference.make().fit(x, every_row.target)  # the holdout's rows too
         np.testing.assert_allclose(
             member.model.predict_proba(member.preprocessor.transform(holdout.features)),
             alone.predict_proba(preprocessor.transform(holdout.features)),
         )
+        pairs = load_fold_models(result.run_dir / reference.name)
+        with_fold_models += [Member(m, p, 1 / len(pairs), group) for m, p in pairs]
+    with_fold_models += [m for m in result.best.members if names[m.group].startswith("trial")]
+    scored = replace(result.best, members=with_fold_models)
+    proba = scored.predict_proba(holdout.features)
     assert result.holdout is not None
+    assert score_all("log_loss", holdout.target, proba)["log_loss"] == pytest.approx(
+        result.holdout["log_loss"]
+    )
     folds_again = search(stacked, trials=1)  # turned off: the bundle is made again, of fold models
     manifest = json.loads((folds_again.run_dir / "best" / "bundle.json").read_text())
-    assert manifest["refitted_references"] == []
+    assert (manifest["refitted_references"], manifest["refitted_rows"]) == ([], 0)
     groups = [entry["group"] for entry in manifest["members"]]
     assert groups.count(list(manifest["ensemble"]).index("reference")) == 2
 

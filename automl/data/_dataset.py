@@ -103,6 +103,22 @@ class Dataset:
         weights = by_class[self.target]
         return replace(self, weights=weights if self.weights is None else self.weights * weights)
 
+    def joined(self, other: Dataset) -> Dataset:
+        """These rows followed by ``other``'s (of the same table: same classes and schema); a
+        side without weights weighs 1 a row."""
+        ids = None if self.ids is None or other.ids is None else pd.concat([self.ids, other.ids])
+        weights = None
+        if self.weights is not None or other.weights is not None:
+            weights = np.concatenate([_row_weights(self), _row_weights(other)])
+        return Dataset(
+            pd.concat([self.features, other.features]),
+            np.concatenate([self.target, other.target]),
+            self.classes,
+            self.schema,
+            ids,
+            weights,
+        )
+
     def split_holdout(self, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
         """Split off a stratified holdout that the search never sees."""
         if fraction == 0:
@@ -130,6 +146,10 @@ class Dataset:
             )
         splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         yield from splitter.split(np.zeros(len(self)), self.target)
+
+
+def _row_weights(rows: Dataset) -> np.ndarray:
+    return rows.weights if rows.weights is not None else np.ones(len(rows))
 
 
 def read_table(path: Path) -> pd.DataFrame:

@@ -199,8 +199,9 @@ class EnsembleConfig(Section):
     )
     refit_references: bool = Field(
         False,
-        description="a reference in the final model is fitted once on every search row instead "
-        "of kept as its fold models; its weight (or the stacker) is the one chosen out of fold",
+        description="a reference in the final model is fitted once on every row, the holdout's "
+        "too, instead of kept as its fold models; its weight (or the stacker) is the one chosen "
+        "out of fold, and the holdout scores the ensemble before the refit",
     )
 
 

@@ -42,20 +42,33 @@ class EnsembleChoice:
             return "stacked: " + ", ".join(f"{n} {w:.2g}" for n, w in self.weights.items())
         return " + ".join(f"{name} x{weight:.2g}" for name, weight in self.weights.items())
 
-    def members(self, refitted: Mapping[str, tuple[Any, Any]] | None = None) -> list[Member]:
-        """Each candidate's fold models, one group per candidate, its weight shared among them;
-        a candidate named in ``refitted`` is instead its one (model, preprocessor) pair there,
-        fitted on every search row."""
-        refitted = refitted or {}
+    def members(self) -> list[Member]:
+        """Each candidate's fold models, one group per candidate (group k holds candidate k of
+        :attr:`weights`), its weight shared among them."""
         members = []
-        for group, (name, weight) in enumerate(self.weights.items()):
-            if name in refitted:
-                pairs = [refitted[name]]
-            else:
-                pairs = [pair for folder in self.folders[name] for pair in load_fold_models(folder)]
-            share = weight / len(pairs) if self.method == "greedy" else 1.0 / len(pairs)
-            members += [Member(model, prep, share, group) for model, prep in pairs]
+        for group, name in enumerate(self.weights):
+            pairs = [pair for folder in self.folders[name] for pair in load_fold_models(folder)]
+            members += self._group(group, name, pairs)
         return members
+
+    def refitted(
+        self, members: list[Member], fitted: Mapping[str, tuple[Any, Any]]
+    ) -> list[Member]:
+        """``members`` (as :meth:`members` gives them) with the group of each candidate named in
+        ``fitted`` replaced by its one (model, preprocessor) pair there, with the group's
+        weight."""
+        names = list(self.weights)
+        kept = [member for member in members if names[member.group] not in fitted]
+        for group, name in enumerate(names):
+            if name in fitted:
+                kept += self._group(group, name, [fitted[name]])
+        return sorted(kept, key=lambda member: member.group)
+
+    def _group(self, group: int, name: str, pairs: list[tuple[Any, Any]]) -> list[Member]:
+        """Candidate ``name``'s members: its weight shared among ``pairs`` (under a stacker, the
+        group's mean, which the stacker weighs)."""
+        weight = self.weights[name] if self.method == "greedy" else 1.0
+        return [Member(model, prep, weight / len(pairs), group) for model, prep in pairs]
 
 
 def candidate_name(reference: str) -> str:

@@ -3,6 +3,7 @@ ensemble of :mod:`automl.results._ensemble`; its holdout scores; the bundle writ
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from automl.spec import ModelSpec
 from automl.training import Backend, DistributedTable, TrainSettings
 from automl.tuning import Folds, evaluate_spec, record
 
-REFITTED = "refitted_references"  # bundle info: the references fitted on every search row
+REFITTED = "refitted_references"  # bundle info: the references fitted once on every row
+REFITTED_ROWS = "refitted_rows"  # bundle info: how many rows they were fitted on
 
 
 def train_final(
@@ -88,11 +90,17 @@ def best_bundle(
     weights, method = (choice.weights, choice.method) if choice else (None, None)
     number = best_trial.number if best_trial is not None else None
     refits = _refitted_references(recipe, choice)
-    kept = _existing_bundle(folder, number, mode, method, weights, sorted(refits))
+    every_row = search_rows.joined(holdout) if holdout is not None else search_rows
+    refitted_rows = len(every_row) if refits else 0
+    kept = _existing_bundle(folder, number, mode, method, weights, sorted(refits), refitted_rows)
     if kept is not None:
         return kept, kept.info.get("holdout")
-    bundle = _new_bundle(recipe, best_trial, choice, refits, search_rows, folds, backend, settings)
+    bundle = _new_bundle(recipe, best_trial, choice, search_rows, folds, backend, settings)
     scores = holdout_scores(bundle, holdout, metric) if holdout else None
+    if choice is not None and refits:  # scored above with the references' fold models
+        fitted = {name: fit_reference(r, every_row) for name, r in refits.items()}
+        info = {**bundle.info, REFITTED: sorted(refits), REFITTED_ROWS: refitted_rows}
+        bundle = replace(bundle, members=choice.refitted(bundle.members, fitted), info=info)
     bundle.info["holdout"] = scores
     if choice is not None:
         row = {**choice.scores, record.EXTRA_ROW_VALUE: choice.scores[metric], "holdout": scores}
@@ -105,19 +113,17 @@ def _new_bundle(
     recipe: Recipe,
     best_trial: FrozenTrial | None,
     choice: EnsembleChoice | None,
-    refits: dict[str, Reference],
     search_rows: Dataset,
     folds: Folds,
     backend: Backend,
     settings: TrainSettings,
 ) -> ModelBundle:
-    """The bundle of the chosen ensemble's members (``refits``: its references fitted on every
-    search row, by candidate name), or of the best trial trained again (one of the two is
-    given)."""
+    """The bundle of the chosen ensemble's fold models, or of the best trial trained again (one
+    of the two is given)."""
     mode, metric = recipe.training.final_model, recipe.search.metric
     spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC]) if best_trial else None
     if choice is not None:
-        members = choice.members({n: fit_reference(r, search_rows) for n, r in refits.items()})
+        members = choice.members()
         cv = {"metric": metric, "mean": choice.scores[metric], "std": None}
         architecture = choice.describe()
     else:  # refit, fold_ensemble, or an ensemble of a backend that keeps no fold models
@@ -133,7 +139,8 @@ def _new_bundle(
         "final_model": mode,
         "ensemble": choice.weights if choice else None,
         "ensemble_method": choice.method if choice else None,
-        REFITTED: sorted(refits),
+        REFITTED: [],
+        REFITTED_ROWS: 0,
         **_described(recipe, spec, architecture, typical_row(search_rows.features), cv),
     }
     stacker = choice.stacker if choice is not None else None
@@ -143,8 +150,8 @@ def _new_bundle(
 
 
 def _refitted_references(recipe: Recipe, choice: EnsembleChoice | None) -> dict[str, Reference]:
-    """The references of the chosen ensemble that the final model fits on every search row
-    (``ensemble.refit_references``), by candidate name."""
+    """The references of the chosen ensemble that the final model fits once on every row, the
+    holdout's too (``ensemble.refit_references``), by candidate name."""
     if choice is None or not recipe.ensemble.refit_references:
         return {}
     named = {candidate_name(reference.name): reference for reference in references(recipe)}
@@ -164,7 +171,7 @@ def table_bundle(
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None, None
     best_trial, metric = study.best_trial, recipe.search.metric
-    kept = _existing_bundle(folder, best_trial.number, "refit", None, None, [])
+    kept = _existing_bundle(folder, best_trial.number, "refit", None, None, [], 0)
     if kept is not None:
         return kept, kept.info.get("holdout")
     spec = ModelSpec.from_dict(best_trial.user_attrs[record.SPEC])
@@ -215,6 +222,7 @@ def _existing_bundle(
     method: str | None,
     weights: dict[str, float] | None,
     refitted: list[str],
+    refitted_rows: int,
 ) -> ModelBundle | None:
     """The saved bundle, when it already holds this final model; ``None`` when there is none, or
     one of an older format or damaged (the run writes it again)."""
@@ -226,7 +234,8 @@ def _existing_bundle(
             return None
         if (manifest.get("ensemble_method"), manifest.get("ensemble")) != (method, weights):
             return None
-        if manifest.get(REFITTED, []) != refitted:
+        refit = (manifest.get(REFITTED, []), manifest.get(REFITTED_ROWS, 0))
+        if refit != (refitted, refitted_rows):
             return None
         return ModelBundle.load(folder)
     except UserError:

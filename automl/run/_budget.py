@@ -88,11 +88,12 @@ class CallBudget:
         return sum(float(row.get(record.WRITE_SECONDS, 0.0)) for row in self._reference_rows())
 
     def _references_refit(self) -> float:
-        """Seconds fitting the references once on every search row (``ensemble.refit_references``),
-        from each one's seconds per fold."""
+        """Seconds fitting the references once on every row, the holdout's too
+        (``ensemble.refit_references``), from each one's seconds per fold on the search rows."""
         if not self.recipe.ensemble.refit_references:
             return 0.0
-        return sum(_refit_seconds(row) for row in self._reference_rows())
+        more_rows = 1 / (1 - self.recipe.data.holdout)
+        return more_rows * sum(_refit_seconds(row) for row in self._reference_rows())
 
     def bagging_end(self) -> float | None:
         """The monotonic time by which bagging over seeds must stop (``None``: no time budget),

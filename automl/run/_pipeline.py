@@ -189,7 +189,10 @@ def _read_rows(
     """The recipe's rows (or ``table``) in this process, weighed and split."""
     dataset = replace(load_dataset(recipe.data, table), weights=sample_weight)
     search_rows, holdout = dataset.split_holdout(recipe.data.holdout, recipe.search.seed)
-    search_rows = search_rows.weighted(class_weights(search_rows, recipe.training.class_weight))
+    by_class = class_weights(search_rows, recipe.training.class_weight)
+    search_rows = search_rows.weighted(by_class)
+    if holdout is not None:  # weighed as the search rows, for a final model fitted on both
+        holdout = holdout.weighted(by_class)
     folds = list(search_rows.folds(recipe.search.folds, recipe.search.seed))
     return _InMemory(search_rows, holdout, folds)
 
