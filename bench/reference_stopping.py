@@ -13,25 +13,19 @@ each one's holdout log-loss (the benches' one per-row log-loss) and median secon
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
 
 import pandas as pd
-from tables import OUT, TABLES, Table, gradient_boosting, write_files
+from tables import TABLES, Table, fits_parser, gradient_boosting, write_files
 
-SMALL = ("penguins", "cars", "seattle-weather", "loanapp", "401ksubs")
 SETTINGS = ("auto", True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments; fit, time and score both settings on each table; print a Markdown table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", default=",".join(SMALL), help="comma-separated names")
-    parser.add_argument("--repeats", type=int, default=3, help="fits of each setting, in turns")
-    parser.add_argument("--output", type=Path, default=OUT / "reference_stopping")
-    args = parser.parse_args(argv)
+    args = fits_parser(__doc__, "reference_stopping").parse_args(argv)
     print("| table | rows | auto: holdout log-loss | auto: s | on: holdout log-loss | on: s |")
     print("|---|---|---|---|---|---|")
     for name in args.tables.split(","):

@@ -78,6 +78,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench/out/tables"
 OTTO = ROOT.parent / "shared/data/otto/train.csv.gz"
 ID = "row_id"  # the id column added to a table without one
+SMALL = ("penguins", "cars", "seattle-weather", "loanapp", "401ksubs")  # every table but Otto
 SEED = 0
 
 
@@ -266,6 +267,17 @@ def run_table(table: Table, folder: Path, budget: float, preset: str | None,
         clock.moments.append((row.automl_seconds, "ensemble", float(ensemble["log_loss"].iloc[0])))
     first_at_hgb_level(row, clock)
     return row
+
+
+def fits_parser(doc: str, output: str) -> argparse.ArgumentParser:
+    """The arguments of a script that fits models on this bench's files in turns: ``--tables``
+    (default: every table but Otto), ``--repeats`` (the turns) and ``--output`` (default
+    ``bench/out/tables/<output>``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--tables", default=",".join(SMALL), help="comma-separated names")
+    parser.add_argument("--repeats", type=int, default=3, help="fits of each variant, in turns")
+    parser.add_argument("--output", type=Path, default=OUT / output)
+    return parser
 
 
 def runs_parser(doc: str) -> argparse.ArgumentParser:
