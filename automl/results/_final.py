@@ -90,7 +90,7 @@ def best_bundle(
     weights, method = (choice.weights, choice.method) if choice else (None, None)
     number = best_trial.number if best_trial is not None else None
     refits = _refitted_references(recipe, choice)
-    every_row = search_rows.joined(holdout) if holdout is not None else search_rows
+    every_row = search_rows.joined(holdout) if refits and holdout is not None else search_rows
     refitted_rows = len(every_row) if refits else 0
     kept = _existing_bundle(folder, number, mode, method, weights, sorted(refits), refitted_rows)
     if kept is not None:
