@@ -32,7 +32,13 @@ from tables import TABLES, finished_runs, runs_parser
 from automl.data import Dataset, load_dataset
 from automl.metrics import score_all
 from automl.recipe import Recipe, load_recipe
-from automl.results import Member, ModelBundle, candidate_name, fit_reference, references
+from automl.results import (
+    EnsembleChoice,
+    ModelBundle,
+    candidate_name,
+    fit_reference,
+    references,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,21 +103,14 @@ def split_rows(recipe: Recipe, run_dir: Path) -> tuple[Dataset, Dataset | None]:
 def refit_references(bundle: ModelBundle, rows: Dataset, recipe: Recipe) -> ModelBundle:
     """``bundle`` with the fold models of each of ``recipe``'s references among its candidates
     replaced by that reference fitted on ``rows``, with the group's weight (under a stacker, the
-    stacker's), as ``ensemble.refit_references`` makes it."""
-    named = {candidate_name(reference.name): reference for reference in references(recipe)}
-    candidates = list(bundle.info["ensemble"])  # group k holds candidate k's fold models
-    groups: dict[int, list[Member]] = {}
-    for member in bundle.members:
-        groups.setdefault(member.group, []).append(member)
-    members = []
-    for group, folds in groups.items():
-        reference = named.get(candidates[group])
-        if reference is None:
-            members += folds
-            continue
-        model, preprocessor = fit_reference(reference, rows)
-        weight = 1.0 if bundle.stacker is not None else sum(m.weight for m in folds)
-        members.append(Member(model, preprocessor, weight, group))
+    stacker's), by :meth:`automl.results.EnsembleChoice.refitted`, as the final model does."""
+    choice = EnsembleChoice(bundle.info["ensemble_method"], bundle.info["ensemble"], {}, {})
+    fitted = {
+        name: fit_reference(reference, rows)
+        for reference in references(recipe)
+        if (name := candidate_name(reference.name)) in choice.weights
+    }
+    members = choice.refitted(bundle.members, fitted)
     return ModelBundle(members, bundle.classes, bundle.schema, stacker=bundle.stacker)
 
 
