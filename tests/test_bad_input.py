@@ -7,6 +7,7 @@ the answer. ``search`` cases prove the search stops before it creates the run fo
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,8 @@ CASES = [
          "ensemble.method: Input should be 'greedy', 'stack' or 'auto', got 'blend'"),
     case("extra-trees-none", with_recipe(extra_trees={"enabled": True, "trees": 0}),
          "extra_trees.trees: Input should be greater than or equal to 1"),
+    case("catboost-deep", with_recipe(catboost={"enabled": True, "depth": 17}),
+         "catboost.depth: Input should be less than or equal to 16"),
     case("learning-rate-not-positive", with_recipe(space={"learning_rate": -0.01}),
          "space.learning_rate: values must be above 0.0"),
     case("duplicated-yaml-key", {"recipe.yaml": "name: a\nsearch: {trials: 1}\nsearch: {}\n"},
@@ -235,6 +238,19 @@ def test_bad_input_is_one_line(work: Path, files: dict, command: str, fragment: 
     assert result.exit_code == 2, result.output
     assert not (work / "run").exists()
     assert listing(work) == before
+
+
+def test_a_catboost_reference_without_the_package_is_refused(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "catboost", None)  # as on a machine without it
+    write_files(work, with_recipe(catboost={"enabled": True}))
+    result = run_cli("validate", "recipe.yaml")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "Error: recipe.yaml: catboost.enabled: needs the catboost package: "
+        "pip install 'automl[catboost]'"
+    ]
 
 
 def test_search_leaves_an_existing_run_folder_alone(work: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -231,6 +232,54 @@ def test_a_lambda_model_is_refused_before_keras_reads_it(saved, monkeypatch) -> 
     with pytest.raises(UserError, match=r"model_1.keras: refusing to load class 'Lambda'"):
         ModelBundle.load(saved)
     assert opened == []
+
+
+@pytest.fixture
+def with_catboost(table, target, tmp_path: Path) -> tuple[ModelBundle, Path]:
+    """A bundle of a CatBoost member and a gradient boosting one, saved."""
+    from catboost import CatBoostClassifier
+
+    features = table[list(SCHEMA.columns)]
+    preprocessor, (x,) = fit_transform(SCHEMA, features)
+    catboost = CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False)
+    boosting = HistGradientBoostingClassifier(max_iter=5, random_state=0)
+    members = [
+        Member(catboost.fit(x, target), preprocessor, 0.5, 0),
+        Member(boosting.fit(x, target), preprocessor, 0.5, 0),
+    ]
+    bundle = ModelBundle(members, CLASSES, SCHEMA, "id", {"trial": 0, "target": "label"})
+    bundle.save(tmp_path / "best")
+    return bundle, tmp_path / "best"
+
+
+def test_a_catboost_member_round_trips_in_catboosts_own_format(with_catboost, table) -> None:
+    bundle, saved = with_catboost
+    manifest = json.loads((saved / "bundle.json").read_text())
+    assert [m["model"] for m in manifest["members"]] == ["model_1.cbm", "model_2.skops"]
+    assert (saved / "model_1.cbm").read_bytes()[:4] == b"CBM1"
+    rows = table[list(SCHEMA.columns)]
+    np.testing.assert_allclose(
+        ModelBundle.load(saved).predict_proba(rows), bundle.predict_proba(rows)
+    )
+
+
+def test_a_pickle_posing_as_a_catboost_model_is_refused(with_catboost, calls_to_system) -> None:
+    _, saved = with_catboost
+    (saved / "model_1.cbm").write_bytes(PAYLOAD)
+    _record_digest(saved, "model_1.cbm")
+    with pytest.raises(UserError, match=r"model_1.cbm: not a CatBoost model automl wrote"):
+        verify_bundle(saved)
+    assert calls_to_system == []
+
+
+def test_a_catboost_bundle_needs_the_package_to_load(with_catboost, monkeypatch) -> None:
+    _, saved = with_catboost
+    monkeypatch.setitem(sys.modules, "catboost", None)  # as on a machine without it
+    verify_bundle(saved)  # the bundle is sound: only the package is missing
+    with pytest.raises(
+        UserError, match=r"model_1.cbm: a CatBoost model needs the catboost package"
+    ):
+        ModelBundle.load(saved)
 
 
 def test_a_changed_or_swapped_file_is_reported_in_one_line(saved) -> None:

@@ -23,6 +23,7 @@ from automl.keras import LocalBackend, build_model
 from automl.metrics import score_all
 from automl.recipe import TRANSFORMS, load_recipe
 from automl.results import (
+    REFERENCE_ATTRS,
     Member,
     ModelBundle,
     artifact_key,
@@ -116,7 +117,7 @@ def test_one_candidate_gets_all_the_weight() -> None:
 
 @pytest.fixture(scope="module")
 def ensembled(tmp_path_factory: pytest.TempPathFactory):
-    """A tiny search whose final model is the ensemble, with both references on the folds."""
+    """A tiny search whose final model is the ensemble, with the three references on the folds."""
     from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("ensemble")
@@ -136,6 +137,7 @@ def ensembled(tmp_path_factory: pytest.TempPathFactory):
         "ensemble": {"candidates": 2, "rounds": 10},
         "reference": {"enabled": True, "max_iter": 10},
         "extra_trees": {"enabled": True, "trees": 10},
+        "catboost": {"enabled": True, "iterations": 50},
         "output": str(folder / "run"),
     }
     return recipe, search(recipe)
@@ -145,19 +147,20 @@ def test_the_leaderboard_shows_the_ensemble_and_the_references(ensembled) -> Non
     _, result = ensembled
     board = result.leaderboard
     states = list(board["state"])
-    assert states.count("ensemble") == 1 and states.count("reference") == 2
+    assert states.count("ensemble") == 1 and states.count("reference") == 3
     assert states.count("complete") == 3
-    assert list(board["rank"]) == [1, 2, 3, 4, 5, 6]  # ranked together, best first
+    assert list(board["rank"]) == [1, 2, 3, 4, 5, 6, 7]  # ranked together, best first
     assert list(board["log_loss"]) == sorted(board["log_loss"])
     ensemble = board[board["state"] == "ensemble"].iloc[0]
     references = board[board["state"] == "reference"]
     best_trial = board[board["state"] == "complete"]["log_loss"].min()
     assert ensemble["log_loss"] <= min(best_trial, references["log_loss"].min()) + 1e-9
     kinds = sorted(a.split()[0] for a in references["architecture"])
-    assert kinds == ["ExtraTrees", "HistGradientBoosting"]
+    assert kinds == ["CatBoost", "ExtraTrees", "HistGradientBoosting"]
     assert pd.isna(ensemble["trial"]) and references["trial"].isna().all()
-    for name in ("reference", "extra_trees"):  # each reference keeps its fold models
-        assert len(list((result.run_dir / name).glob("fold_*.skops"))) == 2
+    stored = {"reference": ".skops", "extra_trees": ".skops", "catboost": ".cbm"}
+    for name, suffix in stored.items():  # each reference keeps its fold models, never pickled
+        assert len(list((result.run_dir / name).glob(f"fold_*{suffix}"))) == 2
     on_disk = (result.run_dir / "leaderboard.md").read_text()
     assert "| ensemble |" in on_disk and "| reference |" in on_disk
 
@@ -201,7 +204,7 @@ def test_a_continued_search_keeps_the_stored_predictions(ensembled) -> None:
     assert len(again.study.trials) == 4
     kept = sorted(p.name for p in (again.run_dir / "trials").iterdir())
     assert len(kept) == 2 and set(kept) & set(stored)
-    for name in ("reference", "extra_trees"):  # kept, not trained again
+    for name in REFERENCE_ATTRS:  # kept, not trained again
         assert again.study.user_attrs[name] == first.study.user_attrs[name]
 
 
@@ -212,10 +215,13 @@ def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp
     manifest = json.loads((best / "bundle.json").read_text())
     assert manifest["format"] == 3 and manifest["ensemble_method"] == "stack"
     assert (best / manifest["stacker"]).is_file()
-    candidates = manifest["ensemble"]  # every one: the two best trials and both references
-    assert len(candidates) == 4 and {"reference", "extra trees"} <= set(candidates)
+    candidates = manifest["ensemble"]  # every one: the two best trials and the references
+    assert len(candidates) == 5 and {"reference", "extra trees", "catboost"} <= set(candidates)
     assert sum(candidates.values()) == pytest.approx(1.0)
-    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2, 3]
+    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2, 3, 4]
+    catboost = list(candidates).index("catboost")
+    files = [entry["model"] for entry in manifest["members"] if entry["group"] == catboost]
+    assert len(files) == 2 and all(name.endswith(".cbm") for name in files)
     row = stacked.leaderboard[stacked.leaderboard["state"] == "ensemble"].iloc[0]
     assert row["architecture"].startswith("stacked: ")
     _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)
@@ -228,7 +234,7 @@ def test_refitted_references_are_one_model_each_fitted_on_every_row(ensembled) -
     result = search(refitting, trials=1)
     manifest = json.loads((result.run_dir / "best" / "bundle.json").read_text())
     names = list(manifest["ensemble"])
-    assert manifest["refitted_references"] == ["extra trees", "reference"]
+    assert manifest["refitted_references"] == ["catboost", "extra trees", "reference"]
     groups = [entry["group"] for entry in manifest["members"]]
     loaded = load_recipe(refitting)
     table = load_dataset(loaded.data)
@@ -241,7 +247,7 @@ def test_refitted_references_are_one_model_each_fitted_on_every_row(ensembled) -
         assert groups.count(group) == 1  # one model in place of one per fold
         member = next(m for m in result.best.members if m.group == group)
         preprocessor, (x,) = fit_transform(every_row.schema, every_row.features)
-        alone = reference.make().fit(x, every_row.target)  # the holdout's rows too
+        alone = reference.fit(x, every_row.target, None)  # the holdout's rows too
         np.testing.assert_allclose(
             member.model.predict_proba(member.preprocessor.transform(holdout.features)),
             alone.predict_proba(preprocessor.transform(holdout.features)),
@@ -307,7 +313,7 @@ def test_auto_keeps_the_stacker_or_greedy_weights_whichever_scores_better_out_of
     loaded = load_recipe(recipe)
     rows, _ = load_dataset(loaded.data).split_holdout(loaded.data.holdout, loaded.search.seed)
     folds = list(rows.folds(2, loaded.search.seed))
-    references = {name: result.run_dir / name for name in ("reference", "extra_trees")}
+    references = {name: result.run_dir / name for name in REFERENCE_ATTRS}
 
     def chosen(method: str):
         config = loaded.ensemble.model_copy(update={"method": method})

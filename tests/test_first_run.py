@@ -4,6 +4,7 @@ model from the references before any network completes."""
 from __future__ import annotations
 
 import json
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -99,6 +100,19 @@ def test_presets_spend_the_budget_differently_and_fold_by_the_table_size() -> No
     assert preset_fields("best", rows=500, smallest_class=1)["search"]["folds"] == 2
     with pytest.raises(UserError, match="unknown preset 'quick'; choose fast, good, best"):
         preset_fields("quick")
+
+
+def test_good_and_best_add_catboost_on_small_tables_where_it_is_installed(monkeypatch) -> None:
+    small = [preset_fields(name, rows=5_000) for name in PRESETS]
+    assert [fields.get("catboost") for fields in small] == [
+        None,
+        {"enabled": True},
+        {"enabled": True},
+    ]
+    assert "catboost" not in preset_fields("good", rows=10_001)  # Otto-sized: slow, no better
+    assert "catboost" not in preset_fields("good")  # a mid-sized table
+    monkeypatch.setitem(sys.modules, "catboost", None)  # as on a machine without it
+    assert "catboost" not in preset_fields("good", rows=5_000)
 
 
 def test_init_writes_the_default_preset() -> None:

@@ -25,6 +25,7 @@ from automl.recipe._presets import (
 )
 from automl.recipe._schema import (
     BackendConfig,
+    CatBoostConfig,
     DataConfig,
     EarlyStoppingConfig,
     EnsembleConfig,
@@ -47,6 +48,7 @@ __all__ = [
     "PRESETS",
     "TRANSFORMS",
     "BackendConfig",
+    "CatBoostConfig",
     "Choices",
     "DataConfig",
     "EarlyStoppingConfig",

@@ -8,7 +8,10 @@ Every preset trains the gradient boosting reference first, so a model at least a
 HistGradientBoosting's defaults is on the leaderboard within seconds, starts its search with the
 default space's portfolio of networks (``portfolio.json``, chosen by ``bench/portfolio.py`` over
 many tables, none of them Otto) before TPE takes over, and finishes with an ensemble of the
-references and the networks.
+references and the networks. ``good`` and ``best`` add the CatBoost reference on tables of up to
+:data:`CATBOOST_MOST_ROWS` rows where the optional catboost package is installed: there it beat
+HistGradientBoosting out of fold in seconds, while on Otto's 50,000 rows it took six times as long
+and scored worse (``bench/boosters.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from automl.errors import UserError
+from automl.recipe._schema import catboost_installed
 
 DEFAULT_PRESET = "good"
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -55,6 +59,9 @@ _FOLDS: dict[str, tuple[tuple[int, int], ...]] = {
     "good": ((10_000, 5), (2**62, 3)),
     "best": ((10_000, 10), (100_000, 8), (2**62, 5)),
 }
+# The presets that add the CatBoost reference, on tables of at most so many rows.
+_WITH_CATBOOST = ("good", "best")
+CATBOOST_MOST_ROWS = 10_000
 PRESETS = tuple(_PRESETS)
 _HOLDOUT = 0.2  # the recipe's default data.holdout
 
@@ -64,7 +71,7 @@ def preset_fields(
 ) -> dict[str, Any]:
     """The recipe sections ``preset`` sets (a new dict), with its folds for a table of ``rows``
     rows (``None``: the folds of a mid-sized table), never more than the search rows of the
-    smallest class (at least 2).
+    smallest class (at least 2), and the CatBoost reference where the preset adds it.
 
     Raises:
         automl.errors.UserError: ``preset`` is not one of :data:`PRESETS`.
@@ -81,6 +88,8 @@ def preset_fields(
     if smallest_class is not None:  # the search sees (1 - holdout) of each class
         folds = max(2, min(folds, math.floor(smallest_class * (1 - _HOLDOUT))))
     fields["search"]["folds"] = folds
+    if preset in _WITH_CATBOOST and size <= CATBOOST_MOST_ROWS and catboost_installed():
+        fields["catboost"] = {"enabled": True}
     fields["space"] = {"warm_start": portfolio()}
     return fields
 

@@ -182,6 +182,36 @@ class ExtraTreesConfig(Section):
     min_samples_leaf: int = Field(1, ge=1)
 
 
+class CatBoostConfig(Section):
+    """A third reference: CatBoost's gradient boosting (oblivious trees), which beat
+    HistGradientBoosting out of fold on every small table ``bench/boosters.py`` measured. It needs
+    the optional ``catboost`` package (``pip install 'automl[catboost]'``)."""
+
+    enabled: bool = False
+    learning_rate: float = Field(0.1, gt=0)
+    iterations: int = Field(1000, ge=1, description="at most so many trees")
+    depth: int = Field(6, ge=1, le=16)
+    early_stopping: bool = Field(
+        True,
+        description="stop adding trees once 10% of each fold's training rows, held out, stop "
+        "improving for 10 rounds",
+    )
+
+    @field_validator("enabled")
+    @classmethod
+    def _installed(cls, enabled: bool) -> bool:
+        if enabled and not catboost_installed():
+            raise ValueError("needs the catboost package: pip install 'automl[catboost]'")
+        return enabled
+
+
+def catboost_installed() -> bool:
+    """Whether the optional catboost package can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("catboost") is not None
+
+
 class EnsembleConfig(Section):
     """The ensemble of the best trials (``training.final_model: ensemble``): greedy selection
     (weights) or stacking (a logistic regression over the candidates' log-probabilities), or
@@ -312,6 +342,7 @@ class Recipe(Section):
     ensemble: EnsembleConfig = EnsembleConfig()
     reference: ReferenceConfig = ReferenceConfig()
     extra_trees: ExtraTreesConfig = ExtraTreesConfig()
+    catboost: CatBoostConfig = CatBoostConfig()
     search: SearchConfig = SearchConfig()
     backend: BackendConfig = BackendConfig()
     output: Path | None = None

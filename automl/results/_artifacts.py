@@ -4,13 +4,15 @@ Each trial gets a folder ``<key>/`` in the run folder's trials folder, written a
 
     oof.npy                  float32 class probabilities of every search row, predicted by the
                              fold model that did not train on it
-    fold_<k>.keras           the fold models (Keras) or fold_<k>.skops (scikit-learn)
+    fold_<k>.keras           the fold models (Keras), or fold_<k>.skops (scikit-learn) or
+                             fold_<k>.cbm (CatBoost) for a reference
     preprocessor_<k>.skops   each fold's fitted preprocessor
 
 Nothing here is a pickle: scikit-learn objects are skops files of trusted types
-(:mod:`automl.results._sklearn_storage`) and Keras files are checked before Keras opens them
-(:mod:`automl.results._keras_check`). A folder of an older layout holds no such files and counts
-as empty, so its trial is trained again when needed.
+(:mod:`automl.results._sklearn_storage`), Keras files are checked before Keras opens them
+(:mod:`automl.results._keras_check`) and CatBoost models are in CatBoost's own format
+(:mod:`automl.results._catboost_storage`). A folder of an older layout holds no such files and
+counts as empty, so its trial is trained again when needed.
 
 The key is a hash of the trial's spec: training is seeded, so a trial run again (a resumed run)
 writes the same folder again.
@@ -34,6 +36,12 @@ from typing import Any
 import numpy as np
 
 from automl._files import replace_folder
+from automl.results._catboost_storage import (
+    CATBOOST_SUFFIX,
+    is_catboost,
+    load_catboost,
+    save_catboost,
+)
 from automl.results._keras_check import check_keras_file
 from automl.results._sklearn_storage import SKOPS_SUFFIX, load_sklearn, save_sklearn
 from automl.spec import ModelSpec
@@ -77,13 +85,15 @@ def save_fold_models(
     replace_folder(folder, fill)
 
 
-_PACKED_MODELS = ("model.keras", f"model{SKOPS_SUFFIX}")
+_MODEL_SUFFIXES = (".keras", SKOPS_SUFFIX, CATBOOST_SUFFIX)
+_PACKED_MODELS = tuple(f"model{suffix}" for suffix in _MODEL_SUFFIXES)
 _PACKED_PREPROCESSOR = f"preprocessor{SKOPS_SUFFIX}"
 
 
 def pack_fold(model: Any, preprocessor: Any) -> bytes:
     """A fold's model and preprocessor as one zip of the files :func:`save_fold_models` writes
-    (``model.keras`` or ``model.skops``, and ``preprocessor.skops``), for a worker to hand back."""
+    (``model.keras``, ``model.skops`` or ``model.cbm``, and ``preprocessor.skops``), for a worker
+    to hand back."""
     with tempfile.TemporaryDirectory(prefix="automl-fold-") as scratch:
         folder = Path(scratch)
         names = [save_model(model, folder / "model"), _PACKED_PREPROCESSOR]
@@ -131,10 +141,14 @@ def load_fold_models(folder: Path) -> list[tuple[Any, Any]]:
 
 
 def save_model(model: Any, stem: Path) -> str:
-    """Save a Keras model as ``<stem>.keras`` or a scikit-learn one as ``<stem>.skops``."""
+    """Save a Keras model as ``<stem>.keras``, a CatBoost one as ``<stem>.cbm`` or a scikit-learn
+    one as ``<stem>.skops``; the file's name."""
     if hasattr(model, "save"):
         path = stem.with_suffix(".keras")
         model.save(path)
+    elif is_catboost(model):
+        path = stem.with_suffix(CATBOOST_SUFFIX)
+        save_catboost(model, path)
     else:
         path = stem.with_suffix(SKOPS_SUFFIX)
         save_sklearn(model, path)
@@ -145,11 +159,16 @@ def load_model(stem_or_path: Path) -> Any:
     """Load what :func:`save_model` wrote, checked first (Keras then in safe mode); the suffix may
     be left off."""
     path = Path(stem_or_path)
-    if path.suffix not in {".keras", SKOPS_SUFFIX}:
-        keras_path = path.with_suffix(".keras")
-        path = keras_path if keras_path.is_file() else path.with_suffix(SKOPS_SUFFIX)
+    if path.suffix not in _MODEL_SUFFIXES:
+        stem = path
+        path = next(
+            (p for p in map(stem.with_suffix, _MODEL_SUFFIXES) if p.is_file()),
+            stem.with_suffix(SKOPS_SUFFIX),  # missing: the skops check names it
+        )
     if path.suffix == SKOPS_SUFFIX:
         return load_sklearn(path)
+    if path.suffix == CATBOOST_SUFFIX:
+        return load_catboost(path)
     check_keras_file(path)
     import keras
 

@@ -7,6 +7,7 @@ A bundle is a folder (format 3)::
     model.keras              one member per model (refit: one; fold ensemble: one per fold;
                              ensemble: the fold models of each chosen trial, weighted)
     model_<n>.skops          a scikit-learn member (a reference: gradient boosting, extra trees)
+    model_<n>.cbm            a CatBoost member (the catboost reference), in CatBoost's own format
     preprocessor_<n>.skops   a fitted preprocessor; members trained on the same rows with the same
                              transform share one
     stacker.skops            a stacked ensemble's logistic regression: each member belongs to a
@@ -14,8 +15,9 @@ A bundle is a folder (format 3)::
                              means
 
 Loading runs none of the bundle's code: every file must match its recorded digest, scikit-learn
-parts are skops files of trusted types only, and Keras files pass a check of their config before
-Keras opens them in safe mode (:func:`verify_bundle`). Formats 1 and 2 held pickles; they are
+parts are skops files of trusted types only, CatBoost parts are CatBoost's binary model format,
+and Keras files pass a check of their config before Keras opens them in safe mode
+(:func:`verify_bundle`). Formats 1 and 2 held pickles; they are
 refused with the command that converts one you trust (:mod:`automl.results._upgrade`).
 Predicting needs neither Spark nor the recipe.
 """
@@ -35,6 +37,7 @@ from automl.data import FeatureSchema, compiled_transform, read_features
 from automl.errors import UserError
 from automl.keras import predict_proba, traced_predictor
 from automl.results._artifacts import load_model, save_model
+from automl.results._catboost_storage import CATBOOST_SUFFIX, check_catboost_file
 from automl.results._keras_check import check_keras_file
 from automl.results._sklearn_storage import (
     SKOPS_SUFFIX,
@@ -232,7 +235,8 @@ def verify_bundle(path: Path) -> dict[str, Any]:
 
     One line for the first problem: no ``bundle.json``, an old (pickled) or newer format, a file
     missing or not matching its sha256, a member file the manifest does not list, a scikit-learn
-    file holding an untrusted type, a Keras file naming a class automl does not build.
+    file holding an untrusted type, a Keras file naming a class automl does not build, a CatBoost
+    file that is not CatBoost's binary format.
     """
     folder = Path(path)
     manifest = read_manifest(folder)
@@ -260,6 +264,8 @@ def verify_bundle(path: Path) -> dict[str, Any]:
             raise UserError(f"{folder}: damaged model bundle: {name} has no recorded sha256")
         if name.endswith(SKOPS_SUFFIX):
             check_sklearn_file(folder / name)
+        elif name.endswith(CATBOOST_SUFFIX):
+            check_catboost_file(folder / name)
         else:
             check_keras_file(folder / name)
     return manifest

@@ -15,7 +15,9 @@ KILLED_DURING_TRIAL = "interrupted: the run stopped during this trial"
 # Study attributes holding the scores of the rows that are not trials.
 REFERENCE_ATTR = "reference"
 EXTRA_TREES_ATTR = "extra_trees"
-REFERENCE_ATTRS = (REFERENCE_ATTR, EXTRA_TREES_ATTR)  # each also names its folder in the run
+CATBOOST_ATTR = "catboost"
+# each also names its folder in the run
+REFERENCE_ATTRS = (REFERENCE_ATTR, EXTRA_TREES_ATTR, CATBOOST_ATTR)
 ENSEMBLE_ATTR = "ensemble"
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -32,9 +34,9 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
     Columns: rank, trial, state, the metric's mean (named after it), std, fold_1..fold_k,
     log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, backend (that
     trained the trial), reason.
-    The ensemble (state ``ensemble``, out-of-fold scores) and the references, gradient boosting
-    and extra trees (state ``reference``), are ranked among the complete trials when the run
-    made them.
+    The ensemble (state ``ensemble``, out-of-fold scores) and the references, gradient boosting,
+    extra trees and CatBoost (state ``reference``), are ranked among the complete trials when the
+    run made them.
     """
     metric = study.user_attrs.get(record.METRIC, "value")
     rows = [

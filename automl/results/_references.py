@@ -1,10 +1,11 @@
-"""The reference rows: scikit-learn models trained on the search's folds.
+"""The reference rows: gradient boosting and tree models trained on the search's folds.
 
 The gradient boosting reference (HistGradientBoostingClassifier, ``reference``) shows on the
 leaderboard whether the network search beat gradient boosting; extra trees (ExtraTreesClassifier,
-``extra_trees``) are a model unlike both. The out-of-fold predictions and fold models of each may
-join the ensemble. A reference's artifacts live in a folder of the run named after it (laid out
-as a trial's, see :func:`automl.results.save_fold_models`), so a resumed run keeps them; its
+``extra_trees``) are a model unlike both; CatBoost (``catboost``, the optional catboost package) is
+a stronger gradient boosting on small tables. The out-of-fold predictions and fold models of each
+may join the ensemble. A reference's artifacts live in a folder of the run named after it (laid
+out as a trial's, see :func:`automl.results.save_fold_models`), so a resumed run keeps them; its
 scores live in the study attribute of the same name.
 """
 
@@ -21,20 +22,24 @@ import optuna
 
 from automl.data import Dataset, fit_transform
 from automl.metrics import score_all
-from automl.recipe import ExtraTreesConfig, Recipe, ReferenceConfig
+from automl.recipe import CatBoostConfig, ExtraTreesConfig, Recipe, ReferenceConfig
 from automl.results._artifacts import load_oof, out_of_fold, save_fold_models
-from automl.results._leaderboard import EXTRA_TREES_ATTR, REFERENCE_ATTR
+from automl.results._leaderboard import CATBOOST_ATTR, EXTRA_TREES_ATTR, REFERENCE_ATTR
 from automl.tuning import Folds, record
+
+# A reference's training: (features, classes, row weights or None) to a fitted model with
+# ``predict_proba``.
+Fit = Callable[[np.ndarray, np.ndarray, np.ndarray | None], Any]
 
 
 @dataclass(frozen=True)
 class Reference:
     """One reference: its name (study attribute, run folder and ensemble candidate), its
-    leaderboard cell and how to make it unfitted."""
+    leaderboard cell and how to fit it."""
 
     name: str
     description: str
-    make: Callable[[], Any]
+    fit: Fit
 
 
 def references(recipe: Recipe) -> list[Reference]:
@@ -49,6 +54,8 @@ def references(recipe: Recipe) -> list[Reference]:
         found.append(_gradient_boosting(recipe.reference, seed))
     if recipe.extra_trees.enabled:
         found.append(_extra_trees(recipe.extra_trees, seed))
+    if recipe.catboost.enabled:
+        found.append(_catboost(recipe.catboost, seed))
     weighting = _class_weight(recipe.training.class_weight)
     return [replace(r, description=r.description + weighting) for r in found]
 
@@ -83,7 +90,7 @@ def _gradient_boosting(config: ReferenceConfig, seed: int) -> Reference:
         f"l2={config.l2_regularization:g} features={config.max_features:g} "
         f"early_stopping={config.early_stopping}"
     )
-    return Reference(REFERENCE_ATTR, description, make)
+    return Reference(REFERENCE_ATTR, description, _fitting(make))
 
 
 def _extra_trees(config: ExtraTreesConfig, seed: int) -> Reference:
@@ -102,13 +109,72 @@ def _extra_trees(config: ExtraTreesConfig, seed: int) -> Reference:
         f"ExtraTrees trees{config.trees} features={config.max_features:g} "
         f"min_leaf{config.min_samples_leaf}"
     )
-    return Reference(EXTRA_TREES_ATTR, description, make)
+    return Reference(EXTRA_TREES_ATTR, description, _fitting(make))
+
+
+def _fitting(make: Callable[[], Any]) -> Fit:
+    """The :data:`Fit` of the scikit-learn estimator ``make`` returns."""
+
+    def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> Any:
+        return make().fit(x, y, sample_weight=weights)
+
+    return fit
+
+
+def _catboost(config: CatBoostConfig, seed: int) -> Reference:
+    def fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> Any:
+        from catboost import CatBoostClassifier
+
+        model = CatBoostClassifier(
+            iterations=config.iterations,
+            learning_rate=config.learning_rate,
+            depth=config.depth,
+            random_seed=seed,
+            thread_count=-1,
+            verbose=0,
+            allow_writing_files=False,
+        )
+        held_out = _early_stopping_rows(y, seed) if config.early_stopping else None
+        if held_out is None:
+            return model.fit(x, y, sample_weight=weights)
+        train, valid = held_out
+        return model.fit(
+            x[train],
+            y[train],
+            sample_weight=None if weights is None else weights[train],
+            eval_set=(x[valid], y[valid]),
+            early_stopping_rounds=_PATIENCE,
+        )
+
+    description = (
+        f"CatBoost lr{config.learning_rate:g} iter{config.iterations} depth{config.depth} "
+        f"early_stopping={config.early_stopping}"
+    )
+    return Reference(CATBOOST_ATTR, description, fit)
+
+
+_PATIENCE = 10  # rounds without gain on the held-out tenth, as HistGradientBoosting's default
+_HELD_OUT = 0.1
+
+
+def _early_stopping_rows(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A stratified tenth of the rows to stop on, and the rest to train on; ``None`` when a class
+    has fewer than two rows (the tenth could not hold one of each)."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    counts = np.unique(y, return_counts=True)[1]
+    held_out = max(round(_HELD_OUT * len(y)), len(counts))
+    if counts.min() < 2 or held_out > len(y) - len(counts):
+        return None
+    split = StratifiedShuffleSplit(n_splits=1, test_size=held_out, random_state=seed)
+    train, valid = next(split.split(np.zeros((len(y), 1)), y))
+    return train, valid
 
 
 def fit_reference(reference: Reference, rows: Dataset) -> tuple[Any, Any]:
     """``reference`` fitted on ``rows`` (with their weights), and its preprocessor."""
     preprocessor, (x,) = fit_transform(rows.schema, rows.features)
-    return reference.make().fit(x, rows.target, sample_weight=rows.weights), preprocessor
+    return reference.fit(x, rows.target, rows.weights), preprocessor
 
 
 def ensure_reference(

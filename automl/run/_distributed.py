@@ -12,6 +12,7 @@ from __future__ import annotations
 from automl.errors import UserError
 from automl.metrics import COUNTED_METRICS
 from automl.recipe import Recipe
+from automl.results import references
 from automl.training import Backend, DistributedTable, TableBackend, TableSource
 
 _OUT_OF_FOLD = "needs every row's out-of-fold predictions in this process"
@@ -48,6 +49,7 @@ def check_distributed(recipe: Recipe, backend: Backend) -> None:
     Raises:
         UserError: the first option that is not available.
     """
+    enabled_references = [reference.name for reference in references(recipe)]
     refusals = [
         (
             not isinstance(backend, TableBackend),
@@ -64,10 +66,9 @@ def check_distributed(recipe: Recipe, backend: Backend) -> None:
             "models kept here); a distributed table's final model is refit",
         ),
         (
-            recipe.reference.enabled or recipe.extra_trees.enabled,
-            f"{'reference' if recipe.reference.enabled else 'extra_trees'}.enabled: the "
-            "references train in this process on every row; not available for a distributed "
-            "table",
+            bool(enabled_references),
+            f"{next(iter(enabled_references), '')}.enabled: the references train in this "
+            "process on every row; not available for a distributed table",
         ),
         (
             recipe.search.parallel > 1,
