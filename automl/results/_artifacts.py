@@ -38,12 +38,18 @@ import numpy as np
 from automl._files import replace_folder
 from automl.results._catboost_storage import (
     CATBOOST_SUFFIX,
+    check_catboost_file,
     is_catboost,
     load_catboost,
     save_catboost,
 )
 from automl.results._keras_check import check_keras_file
-from automl.results._sklearn_storage import SKOPS_SUFFIX, load_sklearn, save_sklearn
+from automl.results._sklearn_storage import (
+    SKOPS_SUFFIX,
+    check_sklearn_file,
+    load_sklearn,
+    save_sklearn,
+)
 from automl.spec import ModelSpec
 from automl.tuning import Evaluation, Folds
 
@@ -153,6 +159,17 @@ def save_model(model: Any, stem: Path) -> str:
         path = stem.with_suffix(SKOPS_SUFFIX)
         save_sklearn(model, path)
     return path.name
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse ``path`` in one line unless it is safe to load, by its kind: a skops file's types,
+    a CatBoost file's header or a Keras file's config."""
+    if path.suffix == SKOPS_SUFFIX:
+        check_sklearn_file(path)
+    elif path.suffix == CATBOOST_SUFFIX:
+        check_catboost_file(path)
+    else:
+        check_keras_file(path)
 
 
 def load_model(stem_or_path: Path) -> Any:

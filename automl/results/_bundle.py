@@ -36,12 +36,9 @@ from automl._files import replace_folder, sha256_of
 from automl.data import FeatureSchema, compiled_transform, read_features
 from automl.errors import UserError
 from automl.keras import predict_proba, traced_predictor
-from automl.results._artifacts import load_model, save_model
-from automl.results._catboost_storage import CATBOOST_SUFFIX, check_catboost_file
-from automl.results._keras_check import check_keras_file
+from automl.results._artifacts import check_model_file, load_model, save_model
 from automl.results._sklearn_storage import (
     SKOPS_SUFFIX,
-    check_sklearn_file,
     load_sklearn,
     save_sklearn,
 )
@@ -262,12 +259,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     for name in parts:
         if name not in files:
             raise UserError(f"{folder}: damaged model bundle: {name} has no recorded sha256")
-        if name.endswith(SKOPS_SUFFIX):
-            check_sklearn_file(folder / name)
-        elif name.endswith(CATBOOST_SUFFIX):
-            check_catboost_file(folder / name)
-        else:
-            check_keras_file(folder / name)
+        check_model_file(folder / name)
     return manifest
 
 
