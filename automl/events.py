@@ -77,9 +77,9 @@ class Progress:
         """Before the first trial."""
 
     def reference_ended(self, name: str, value: float, attrs: dict[str, Any], best: float) -> None:
-        """A reference model (``reference``, ``extra_trees``, ``catboost``) was scored on the
-        folds, before the first trial: its value, its record (the keys of a trial's) and the best
-        value so far."""
+        """A reference model (``reference``, ``extra_trees``, ``catboost``, ``lightgbm``) was
+        scored on the folds, before the first trial: its value, its record (the keys of a trial's)
+        and the best value so far."""
 
     def trial_started(self, number: int) -> None:
         """A trial begins."""

@@ -119,6 +119,8 @@ CASES = [
          "extra_trees.trees: Input should be greater than or equal to 1"),
     case("catboost-deep", with_recipe(catboost={"enabled": True, "depth": 17}),
          "catboost.depth: Input should be less than or equal to 16"),
+    case("lightgbm-one-leaf", with_recipe(lightgbm={"enabled": True, "leaves": 1}),
+         "lightgbm.leaves: Input should be greater than or equal to 2"),
     case("learning-rate-not-positive", with_recipe(space={"learning_rate": -0.01}),
          "space.learning_rate: values must be above 0.0"),
     case("duplicated-yaml-key", {"recipe.yaml": "name: a\nsearch: {trials: 1}\nsearch: {}\n"},
@@ -240,16 +242,17 @@ def test_bad_input_is_one_line(work: Path, files: dict, command: str, fragment: 
     assert listing(work) == before
 
 
-def test_a_catboost_reference_without_the_package_is_refused(
-    work: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("package", ["catboost", "lightgbm"])
+def test_a_booster_reference_without_its_package_is_refused(
+    work: Path, monkeypatch: pytest.MonkeyPatch, package: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, "catboost", None)  # as on a machine without it
-    write_files(work, with_recipe(catboost={"enabled": True}))
+    monkeypatch.setitem(sys.modules, package, None)  # as on a machine without it
+    write_files(work, with_recipe(**{package: {"enabled": True}}))
     result = run_cli("validate", "recipe.yaml")
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [
-        "Error: recipe.yaml: catboost.enabled: needs the catboost package: "
-        "pip install 'automl[catboost]'"
+        f"Error: recipe.yaml: {package}.enabled: needs the {package} package: "
+        f"pip install 'automl[{package}]'"
     ]
 
 

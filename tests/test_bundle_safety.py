@@ -8,7 +8,9 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import joblib
 import keras
@@ -32,6 +34,7 @@ from automl.results import (
     save_fold_models,
     verify_bundle,
 )
+from automl.results._booster_storage import LightGBMModel
 from automl.results._keras_check import check_keras_file
 from automl.results._sklearn_storage import load_sklearn, save_sklearn
 from automl.spec import ModelSpec
@@ -234,50 +237,72 @@ def test_a_lambda_model_is_refused_before_keras_reads_it(saved, monkeypatch) -> 
     assert opened == []
 
 
-@pytest.fixture
-def with_catboost(table, target, tmp_path: Path) -> tuple[ModelBundle, Path]:
-    """A bundle of a CatBoost member and a gradient boosting one, saved."""
+def _catboost_member(x: np.ndarray, target: np.ndarray) -> Any:
     from catboost import CatBoostClassifier
 
+    return CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False).fit(x, target)
+
+
+def _lightgbm_member(x: np.ndarray, target: np.ndarray) -> Any:
+    import lightgbm
+
+    parameters = {"objective": "multiclass", "num_class": len(CLASSES), "verbose": -1}
+    return LightGBMModel(lightgbm.train(parameters, lightgbm.Dataset(x, target), 5))
+
+
+# library: (a fitted member, its file's suffix, how that file begins, the package that reads it)
+BOOSTERS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], Any], str, bytes, str]] = {
+    "CatBoost": (_catboost_member, ".cbm", b"CBM1", "catboost"),
+    "LightGBM": (_lightgbm_member, ".lgbm", b"tree\nversion=", "lightgbm"),
+}
+
+
+@pytest.fixture(params=sorted(BOOSTERS))
+def with_booster(request, table, target, tmp_path: Path) -> tuple[str, ModelBundle, Path]:
+    """A bundle of a CatBoost or LightGBM member and a gradient boosting one, saved; the
+    library's name."""
+    library = request.param
     features = table[list(SCHEMA.columns)]
     preprocessor, (x,) = fit_transform(SCHEMA, features)
-    catboost = CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False)
     boosting = HistGradientBoostingClassifier(max_iter=5, random_state=0)
     members = [
-        Member(catboost.fit(x, target), preprocessor, 0.5, 0),
+        Member(BOOSTERS[library][0](x, target), preprocessor, 0.5, 0),
         Member(boosting.fit(x, target), preprocessor, 0.5, 0),
     ]
     bundle = ModelBundle(members, CLASSES, SCHEMA, "id", {"trial": 0, "target": "label"})
     bundle.save(tmp_path / "best")
-    return bundle, tmp_path / "best"
+    return library, bundle, tmp_path / "best"
 
 
-def test_a_catboost_member_round_trips_in_catboosts_own_format(with_catboost, table) -> None:
-    bundle, saved = with_catboost
+def test_a_booster_member_round_trips_in_its_librarys_own_format(with_booster, table) -> None:
+    library, bundle, saved = with_booster
+    _, suffix, header, _ = BOOSTERS[library]
     manifest = json.loads((saved / "bundle.json").read_text())
-    assert [m["model"] for m in manifest["members"]] == ["model_1.cbm", "model_2.skops"]
-    assert (saved / "model_1.cbm").read_bytes()[:4] == b"CBM1"
+    assert [m["model"] for m in manifest["members"]] == [f"model_1{suffix}", "model_2.skops"]
+    assert (saved / f"model_1{suffix}").read_bytes().startswith(header)
     rows = table[list(SCHEMA.columns)]
     np.testing.assert_allclose(
         ModelBundle.load(saved).predict_proba(rows), bundle.predict_proba(rows)
     )
 
 
-def test_a_pickle_posing_as_a_catboost_model_is_refused(with_catboost, calls_to_system) -> None:
-    _, saved = with_catboost
-    (saved / "model_1.cbm").write_bytes(PAYLOAD)
-    _record_digest(saved, "model_1.cbm")
-    with pytest.raises(UserError, match=r"model_1.cbm: not a CatBoost model automl wrote"):
+def test_a_pickle_posing_as_a_booster_model_is_refused(with_booster, calls_to_system) -> None:
+    library, _, saved = with_booster
+    name = f"model_1{BOOSTERS[library][1]}"
+    (saved / name).write_bytes(PAYLOAD)
+    _record_digest(saved, name)
+    with pytest.raises(UserError, match=rf"{name}: not a {library} model automl wrote"):
         verify_bundle(saved)
     assert calls_to_system == []
 
 
-def test_a_catboost_bundle_needs_the_package_to_load(with_catboost, monkeypatch) -> None:
-    _, saved = with_catboost
-    monkeypatch.setitem(sys.modules, "catboost", None)  # as on a machine without it
+def test_a_booster_bundle_needs_its_package_to_load(with_booster, monkeypatch) -> None:
+    library, _, saved = with_booster
+    _, suffix, _, package = BOOSTERS[library]
+    monkeypatch.setitem(sys.modules, package, None)  # as on a machine without it
     verify_bundle(saved)  # the bundle is sound: only the package is missing
     with pytest.raises(
-        UserError, match=r"model_1.cbm: a CatBoost model needs the catboost package"
+        UserError, match=rf"model_1{suffix}: a {library} model needs the {package} package"
     ):
         ModelBundle.load(saved)
 

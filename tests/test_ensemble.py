@@ -115,9 +115,12 @@ def test_one_candidate_gets_all_the_weight() -> None:
     assert selection.weights == (1.0,) and selection.score == pytest.approx(selection.best_single)
 
 
+BOOSTER_SUFFIXES = {"catboost": ".cbm", "lightgbm": ".lgbm"}  # reference: its fold models' suffix
+
+
 @pytest.fixture(scope="module")
 def ensembled(tmp_path_factory: pytest.TempPathFactory):
-    """A tiny search whose final model is the ensemble, with the three references on the folds."""
+    """A tiny search whose final model is the ensemble, with the four references on the folds."""
     from sample_tables import make_table
 
     folder = tmp_path_factory.mktemp("ensemble")
@@ -138,6 +141,7 @@ def ensembled(tmp_path_factory: pytest.TempPathFactory):
         "reference": {"enabled": True, "max_iter": 10},
         "extra_trees": {"enabled": True, "trees": 10},
         "catboost": {"enabled": True, "iterations": 50},
+        "lightgbm": {"enabled": True, "iterations": 50, "min_samples_leaf": 5},
         "output": str(folder / "run"),
     }
     return recipe, search(recipe)
@@ -147,18 +151,18 @@ def test_the_leaderboard_shows_the_ensemble_and_the_references(ensembled) -> Non
     _, result = ensembled
     board = result.leaderboard
     states = list(board["state"])
-    assert states.count("ensemble") == 1 and states.count("reference") == 3
+    assert states.count("ensemble") == 1 and states.count("reference") == 4
     assert states.count("complete") == 3
-    assert list(board["rank"]) == [1, 2, 3, 4, 5, 6, 7]  # ranked together, best first
+    assert list(board["rank"]) == [1, 2, 3, 4, 5, 6, 7, 8]  # ranked together, best first
     assert list(board["log_loss"]) == sorted(board["log_loss"])
     ensemble = board[board["state"] == "ensemble"].iloc[0]
     references = board[board["state"] == "reference"]
     best_trial = board[board["state"] == "complete"]["log_loss"].min()
     assert ensemble["log_loss"] <= min(best_trial, references["log_loss"].min()) + 1e-9
     kinds = sorted(a.split()[0] for a in references["architecture"])
-    assert kinds == ["CatBoost", "ExtraTrees", "HistGradientBoosting"]
+    assert kinds == ["CatBoost", "ExtraTrees", "HistGradientBoosting", "LightGBM"]
     assert pd.isna(ensemble["trial"]) and references["trial"].isna().all()
-    stored = {"reference": ".skops", "extra_trees": ".skops", "catboost": ".cbm"}
+    stored = {"reference": ".skops", "extra_trees": ".skops", **BOOSTER_SUFFIXES}
     for name, suffix in stored.items():  # each reference keeps its fold models, never pickled
         assert len(list((result.run_dir / name).glob(f"fold_*{suffix}"))) == 2
     on_disk = (result.run_dir / "leaderboard.md").read_text()
@@ -216,12 +220,14 @@ def test_switching_a_finished_run_to_stacking_rebuilds_its_bundle(ensembled, tmp
     assert manifest["format"] == 3 and manifest["ensemble_method"] == "stack"
     assert (best / manifest["stacker"]).is_file()
     candidates = manifest["ensemble"]  # every one: the two best trials and the references
-    assert len(candidates) == 5 and {"reference", "extra trees", "catboost"} <= set(candidates)
+    assert len(candidates) == 6
+    assert {"reference", "extra trees", "catboost", "lightgbm"} <= set(candidates)
     assert sum(candidates.values()) == pytest.approx(1.0)
-    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2, 3, 4]
-    catboost = list(candidates).index("catboost")
-    files = [entry["model"] for entry in manifest["members"] if entry["group"] == catboost]
-    assert len(files) == 2 and all(name.endswith(".cbm") for name in files)
+    assert sorted({entry["group"] for entry in manifest["members"]}) == [0, 1, 2, 3, 4, 5]
+    for name, suffix in BOOSTER_SUFFIXES.items():  # in their libraries' own formats
+        group = list(candidates).index(name)
+        files = [entry["model"] for entry in manifest["members"] if entry["group"] == group]
+        assert len(files) == 2 and all(file.endswith(suffix) for file in files)
     row = stacked.leaderboard[stacked.leaderboard["state"] == "ensemble"].iloc[0]
     assert row["architecture"].startswith("stacked: ")
     _assert_the_command_line_predicts_as_the_loaded_bundle(best, tmp_path)
@@ -234,7 +240,7 @@ def test_refitted_references_are_one_model_each_fitted_on_every_row(ensembled) -
     result = search(refitting, trials=1)
     manifest = json.loads((result.run_dir / "best" / "bundle.json").read_text())
     names = list(manifest["ensemble"])
-    assert manifest["refitted_references"] == ["catboost", "extra trees", "reference"]
+    assert manifest["refitted_references"] == ["catboost", "extra trees", "lightgbm", "reference"]
     groups = [entry["group"] for entry in manifest["members"]]
     loaded = load_recipe(refitting)
     table = load_dataset(loaded.data)

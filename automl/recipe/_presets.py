@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from automl.errors import UserError
-from automl.recipe._schema import catboost_installed
+from automl.recipe._schema import installed
 
 DEFAULT_PRESET = "good"
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
@@ -88,7 +88,7 @@ def preset_fields(
     if smallest_class is not None:  # the search sees (1 - holdout) of each class
         folds = max(2, min(folds, math.floor(smallest_class * (1 - _HOLDOUT))))
     fields["search"]["folds"] = folds
-    if preset in _WITH_CATBOOST and size <= CATBOOST_MOST_ROWS and catboost_installed():
+    if preset in _WITH_CATBOOST and size <= CATBOOST_MOST_ROWS and installed("catboost"):
         fields["catboost"] = {"enabled": True}
     fields["space"] = {"warm_start": portfolio()}
     return fields

@@ -4,15 +4,16 @@ Each trial gets a folder ``<key>/`` in the run folder's trials folder, written a
 
     oof.npy                  float32 class probabilities of every search row, predicted by the
                              fold model that did not train on it
-    fold_<k>.keras           the fold models (Keras), or fold_<k>.skops (scikit-learn) or
-                             fold_<k>.cbm (CatBoost) for a reference
+    fold_<k>.keras           the fold models (Keras), or for a reference fold_<k>.skops
+                             (scikit-learn), fold_<k>.cbm (CatBoost) or fold_<k>.lgbm (LightGBM)
     preprocessor_<k>.skops   each fold's fitted preprocessor
 
 Nothing here is a pickle: scikit-learn objects are skops files of trusted types
 (:mod:`automl.results._sklearn_storage`), Keras files are checked before Keras opens them
-(:mod:`automl.results._keras_check`) and CatBoost models are in CatBoost's own format
-(:mod:`automl.results._catboost_storage`). A folder of an older layout holds no such files and
-counts as empty, so its trial is trained again when needed.
+(:mod:`automl.results._keras_check`), and CatBoost and LightGBM models are in their libraries' own
+formats (:mod:`automl.results._booster_storage`), each checked by its header before its loader
+reads it. A folder of an older layout holds no such files
+and counts as empty, so its trial is trained again when needed.
 
 The key is a hash of the trial's spec: training is seeded, so a trial run again (a resumed run)
 writes the same folder again.
@@ -29,19 +30,25 @@ import io
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from automl._files import replace_folder
-from automl.results._catboost_storage import (
+from automl.results._booster_storage import (
     CATBOOST_SUFFIX,
+    LIGHTGBM_SUFFIX,
     check_catboost_file,
+    check_lightgbm_file,
     is_catboost,
+    is_lightgbm,
     load_catboost,
+    load_lightgbm,
     save_catboost,
+    save_lightgbm,
 )
 from automl.results._keras_check import check_keras_file
 from automl.results._sklearn_storage import (
@@ -54,6 +61,7 @@ from automl.spec import ModelSpec
 from automl.tuning import Evaluation, Folds
 
 OOF_FILE = "oof.npy"
+_KERAS_SUFFIX = ".keras"
 
 
 def artifact_key(spec_json: str) -> str:
@@ -91,15 +99,48 @@ def save_fold_models(
     replace_folder(folder, fill)
 
 
-_MODEL_SUFFIXES = (".keras", SKOPS_SUFFIX, CATBOOST_SUFFIX)
-_PACKED_MODELS = tuple(f"model{suffix}" for suffix in _MODEL_SUFFIXES)
+@dataclass(frozen=True)
+class _ModelFormat:
+    """How one kind of model is told apart, written, checked before loading, and loaded."""
+
+    suffix: str
+    holds: Callable[[Any], bool]
+    save: Callable[[Any, Path], None]
+    check: Callable[[Path], object]
+    load: Callable[[Path], Any]
+
+
+def _is_keras(model: Any) -> bool:
+    return hasattr(model, "save")
+
+
+def _save_keras(model: Any, path: Path) -> None:
+    model.save(path)
+
+
+def _load_keras(path: Path) -> Any:
+    check_keras_file(path)
+    import keras
+
+    return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+# In the order a model is matched against them; scikit-learn (skops) takes whatever is left.
+_FORMATS = (
+    _ModelFormat(_KERAS_SUFFIX, _is_keras, _save_keras, check_keras_file, _load_keras),
+    _ModelFormat(CATBOOST_SUFFIX, is_catboost, save_catboost, check_catboost_file, load_catboost),
+    _ModelFormat(LIGHTGBM_SUFFIX, is_lightgbm, save_lightgbm, check_lightgbm_file, load_lightgbm),
+    _ModelFormat(SKOPS_SUFFIX, lambda model: True, save_sklearn, check_sklearn_file, load_sklearn),
+)
+_BY_SUFFIX = {form.suffix: form for form in _FORMATS}
+_PACKED_MODELS = tuple(f"model{form.suffix}" for form in _FORMATS)
 _PACKED_PREPROCESSOR = f"preprocessor{SKOPS_SUFFIX}"
 
 
 def pack_fold(model: Any, preprocessor: Any) -> bytes:
     """A fold's model and preprocessor as one zip of the files :func:`save_fold_models` writes
-    (``model.keras``, ``model.skops`` or ``model.cbm``, and ``preprocessor.skops``), for a worker
-    to hand back."""
+    (``model`` with its format's suffix, and ``preprocessor.skops``), for a worker to hand
+    back."""
     with tempfile.TemporaryDirectory(prefix="automl-fold-") as scratch:
         folder = Path(scratch)
         names = [save_model(model, folder / "model"), _PACKED_PREPROCESSOR]
@@ -147,49 +188,31 @@ def load_fold_models(folder: Path) -> list[tuple[Any, Any]]:
 
 
 def save_model(model: Any, stem: Path) -> str:
-    """Save a Keras model as ``<stem>.keras``, a CatBoost one as ``<stem>.cbm`` or a scikit-learn
-    one as ``<stem>.skops``; the file's name."""
-    if hasattr(model, "save"):
-        path = stem.with_suffix(".keras")
-        model.save(path)
-    elif is_catboost(model):
-        path = stem.with_suffix(CATBOOST_SUFFIX)
-        save_catboost(model, path)
-    else:
-        path = stem.with_suffix(SKOPS_SUFFIX)
-        save_sklearn(model, path)
+    """Save a Keras model as ``<stem>.keras``, a CatBoost one as ``<stem>.cbm``, a LightGBM one
+    as ``<stem>.lgbm`` or a scikit-learn one as ``<stem>.skops``; the file's name."""
+    form = next(form for form in _FORMATS if form.holds(model))
+    path = stem.with_suffix(form.suffix)
+    form.save(model, path)
     return path.name
 
 
 def check_model_file(path: Path) -> None:
     """Refuse ``path`` in one line unless it is safe to load, by its kind: a skops file's types,
-    a CatBoost file's header or a Keras file's config."""
-    if path.suffix == SKOPS_SUFFIX:
-        check_sklearn_file(path)
-    elif path.suffix == CATBOOST_SUFFIX:
-        check_catboost_file(path)
-    else:
-        check_keras_file(path)
+    a CatBoost or LightGBM file's header, or a Keras file's config."""
+    _BY_SUFFIX.get(path.suffix, _BY_SUFFIX[_KERAS_SUFFIX]).check(path)
 
 
 def load_model(stem_or_path: Path) -> Any:
     """Load what :func:`save_model` wrote, checked first (Keras then in safe mode); the suffix may
     be left off."""
     path = Path(stem_or_path)
-    if path.suffix not in _MODEL_SUFFIXES:
+    if path.suffix not in _BY_SUFFIX:
         stem = path
         path = next(
-            (p for p in map(stem.with_suffix, _MODEL_SUFFIXES) if p.is_file()),
+            (p for p in map(stem.with_suffix, _BY_SUFFIX) if p.is_file()),
             stem.with_suffix(SKOPS_SUFFIX),  # missing: the skops check names it
         )
-    if path.suffix == SKOPS_SUFFIX:
-        return load_sklearn(path)
-    if path.suffix == CATBOOST_SUFFIX:
-        return load_catboost(path)
-    check_keras_file(path)
-    import keras
-
-    return keras.models.load_model(path, safe_mode=True, compile=False)
+    return _BY_SUFFIX[path.suffix].load(path)
 
 
 def _preprocessor_path(folder: Path, index: int) -> Path:

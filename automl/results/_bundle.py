@@ -8,6 +8,7 @@ A bundle is a folder (format 3)::
                              ensemble: the fold models of each chosen trial, weighted)
     model_<n>.skops          a scikit-learn member (a reference: gradient boosting, extra trees)
     model_<n>.cbm            a CatBoost member (the catboost reference), in CatBoost's own format
+    model_<n>.lgbm           a LightGBM member (the lightgbm reference), in LightGBM's text format
     preprocessor_<n>.skops   a fitted preprocessor; members trained on the same rows with the same
                              transform share one
     stacker.skops            a stacked ensemble's logistic regression: each member belongs to a
@@ -15,9 +16,9 @@ A bundle is a folder (format 3)::
                              means
 
 Loading runs none of the bundle's code: every file must match its recorded digest, scikit-learn
-parts are skops files of trusted types only, CatBoost parts are CatBoost's binary model format,
-and Keras files pass a check of their config before Keras opens them in safe mode
-(:func:`verify_bundle`). Formats 1 and 2 held pickles; they are
+parts are skops files of trusted types only, CatBoost and LightGBM parts are those libraries' own
+model formats, checked by their headers, and Keras files pass a check of their config before
+Keras opens them in safe mode (:func:`verify_bundle`). Formats 1 and 2 held pickles; they are
 refused with the command that converts one you trust (:mod:`automl.results._upgrade`).
 Predicting needs neither Spark nor the recipe.
 """
@@ -233,7 +234,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     One line for the first problem: no ``bundle.json``, an old (pickled) or newer format, a file
     missing or not matching its sha256, a member file the manifest does not list, a scikit-learn
     file holding an untrusted type, a Keras file naming a class automl does not build, a CatBoost
-    file that is not CatBoost's binary format.
+    or LightGBM file that does not begin as its library's model format does.
     """
     folder = Path(path)
     manifest = read_manifest(folder)

@@ -16,8 +16,9 @@ KILLED_DURING_TRIAL = "interrupted: the run stopped during this trial"
 REFERENCE_ATTR = "reference"
 EXTRA_TREES_ATTR = "extra_trees"
 CATBOOST_ATTR = "catboost"
+LIGHTGBM_ATTR = "lightgbm"
 # each also names its folder in the run
-REFERENCE_ATTRS = (REFERENCE_ATTR, EXTRA_TREES_ATTR, CATBOOST_ATTR)
+REFERENCE_ATTRS = (REFERENCE_ATTR, EXTRA_TREES_ATTR, CATBOOST_ATTR, LIGHTGBM_ATTR)
 ENSEMBLE_ATTR = "ensemble"
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -35,8 +36,8 @@ def build_leaderboard(study: optuna.Study) -> pd.DataFrame:
     log_loss, accuracy, epochs (mean run per fold), seconds, params, architecture, backend (that
     trained the trial), reason.
     The ensemble (state ``ensemble``, out-of-fold scores) and the references, gradient boosting,
-    extra trees and CatBoost (state ``reference``), are ranked among the complete trials when the
-    run made them.
+    extra trees, CatBoost and LightGBM (state ``reference``), are ranked among the complete trials
+    when the run made them.
     """
     metric = study.user_attrs.get(record.METRIC, "value")
     rows = [

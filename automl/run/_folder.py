@@ -8,7 +8,7 @@ A run folder holds::
     run.json                 the recipe as resolved, versions, timings, holdout scores
     predictions.csv          the best model's labels and probabilities for data.test
     trials/<key>/            a complete trial's fold models and out-of-fold predictions
-    reference/ ...           the references' fold models (also extra_trees/, catboost/)
+    reference/ ...           the references' fold models (also extra_trees/, catboost/, lightgbm/)
     report.html and PNGs     the report
     .automl.lock             held while the best bundle is written, when processes share a study
     study.db.lock            held by the one process a SQLite study takes at a time

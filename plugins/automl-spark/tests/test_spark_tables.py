@@ -110,6 +110,7 @@ def test_a_search_over_parquet_trains_on_the_executors_and_scores_its_holdout_as
         ({"training.final_model": "ensemble"}, "training.final_model: ensemble needs every row"),
         ({"reference.enabled": True}, "reference.enabled: the references train in this process"),
         ({"catboost.enabled": True}, "catboost.enabled: the references train in this process"),
+        ({"lightgbm.enabled": True}, "lightgbm.enabled: the references train in this process"),
         ({"search.parallel": 2}, "search.parallel: a distributed table's trials run one at a"),
         ({"data.test": "test.csv"}, "data.test: the predictions would be made in this process"),
         ({"search.metric": "roc_auc"}, "search.metric: roc_auc needs every row's probabilities"),
