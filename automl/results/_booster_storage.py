@@ -28,14 +28,28 @@ _LIGHTGBM_MAGIC = b"tree\nversion="  # how every model LightGBM writes as text b
 
 class LightGBMModel:
     """A trained LightGBM booster with scikit-learn's ``predict_proba``: one column per class, in
-    the order of the class codes it was trained on."""
+    the order of the class codes it was trained on. Like a scikit-learn model, its ``n_jobs``
+    parameter sets the threads it predicts on (``None``: LightGBM's default, every core)."""
 
-    def __init__(self, booster: Any) -> None:
+    def __init__(self, booster: Any, n_jobs: int | None = None) -> None:
         self.booster = booster
+        self.n_jobs = n_jobs
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters :meth:`set_params` takes."""
+        return {"n_jobs": self.n_jobs}
+
+    def set_params(self, **params: Any) -> LightGBMModel:
+        """Set ``n_jobs``, the threads to predict on."""
+        self.n_jobs = params.pop("n_jobs", self.n_jobs)
+        if params:
+            raise ValueError(f"LightGBMModel has no parameter {sorted(params)[0]!r}")
+        return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Each row's class probabilities (by the best iteration, when it stopped early)."""
-        proba = np.asarray(self.booster.predict(x), dtype=np.float64)
+        threads = {} if self.n_jobs is None else {"num_threads": self.n_jobs}
+        proba = np.asarray(self.booster.predict(x, **threads), dtype=np.float64)
         if proba.ndim == 1:  # a binary booster gives the second class's probability
             return np.column_stack([1.0 - proba, proba])
         return proba
